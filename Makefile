@@ -1,0 +1,37 @@
+# The newcomer's contract: `make test` and `make study` work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-slow study lint format bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,cluster]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -m slow
+
+study: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m tasks.demo --out outputs/baselines
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/tasks_throughput.py
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache
