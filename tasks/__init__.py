@@ -1,0 +1,51 @@
+"""mesalab's shared, batched, seeded task generator (torch, numpy and einops only).
+
+Quick start::
+
+    import torch
+    from tasks import make_family, TaskDistribution, rollout, stream_generator
+    from tasks.references import make_policy
+
+    family = make_family("dependent_bandit", num_trials=100)
+    dist = TaskDistribution(family, mode="related")
+    latent = dist.heldout(1000, stream_generator(0, "eval"))
+    traj = rollout(family, latent, make_policy("thompson"), stream_generator(0, "eval"),
+                   torch.Generator().manual_seed(1))
+"""
+
+from __future__ import annotations
+
+from tasks.base import State, StepOut, TaskFamily, check
+from tasks.dependent_bandit import DependentBandit
+from tasks.distributions import MODES, TaskDistribution, num_distinct, stream_generator
+from tasks.inputs import build_inputs, input_slices
+from tasks.rollout import Policy, StepContext, Trajectory, rollout
+
+FAMILIES: dict[str, type[TaskFamily]] = {
+    DependentBandit.name: DependentBandit,
+}
+
+
+def make_family(name: str, **kwargs: object) -> TaskFamily:
+    """Build a family by its registered name (for CLIs; configs use Hydra ``_target_``)."""
+    check(name in FAMILIES, "task", name, f"one of {sorted(FAMILIES)}")
+    return FAMILIES[name](**kwargs)
+
+
+__all__ = [
+    "FAMILIES",
+    "MODES",
+    "Policy",
+    "State",
+    "StepContext",
+    "StepOut",
+    "TaskDistribution",
+    "TaskFamily",
+    "Trajectory",
+    "build_inputs",
+    "input_slices",
+    "make_family",
+    "num_distinct",
+    "rollout",
+    "stream_generator",
+]
