@@ -16,10 +16,13 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from tasks.rollout import Policy
 
 T = TypeVar("T")
 
@@ -150,6 +153,17 @@ class TaskFamily(ABC):
     @abstractmethod
     def oracle_action(self, latent: object, state: State) -> Tensor:
         """The action of an agent that knows the latent (the supervised target)."""
+
+    # --- references -------------------------------------------------------------------------
+    #: name of the reference that normalizes improvement (an exact Bayes-optimal policy, or
+    #: the best available stand-in such as Gittins where none is tractable)
+    ideal_reference: ClassVar[str] = "bayes_optimal"
+
+    def references(self) -> dict[str, Policy]:
+        """Every reference policy of this family, by name, ready to roll out on its tasks."""
+        from tasks.references.simple import OraclePolicy, RandomPolicy
+
+        return {"oracle": OraclePolicy(), "random": RandomPolicy()}
 
     # --- shared helpers --------------------------------------------------------------------
     @property
