@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,cluster]"
+	$(BIN)/python -m pip install -q -c constraints.txt --config-settings editable_mode=compat -e ".[dev,cluster]"
 	touch $(STAMP)
 
 install: $(STAMP)

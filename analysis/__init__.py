@@ -1,0 +1,1 @@
+"""Metrics, fits, probes, sweep aggregation, plots and reports."""

@@ -1,0 +1,120 @@
+"""Training signals (condition 2). Each turns one batch of rollouts into a loss.
+
+All three share the rollout loop in ``studies.loop``; they differ only in the loss:
+
+- ``A2C``: advantage actor-critic over whole episodes (Wang et al. 2018): the reward enters
+  the gradient through discounted returns;
+- ``Supervised``: cross-entropy to the oracle's action (decision tasks, as in the
+  Decision-Pretrained Transformer) or squared error to the revealed target (prediction
+  tasks); the reward is an input but never enters the gradient;
+- ``NoTraining``: random initial weights, never updated (the floor of every comparison).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from archs.base import LearnerOutput
+from tasks.base import check
+from tasks.rollout import Trajectory
+
+
+def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
+    """G_t = sum_{k>=t} gamma^(k-t) r_k within the episode (no bootstrap at its end), (B, T)."""
+    t = rewards.shape[1]
+    idx = torch.arange(t, device=rewards.device)
+    power = (idx[:, None] - idx[None, :]).clamp_min(0).to(rewards.dtype)  # (T, T): k - t
+    weights = torch.where(idx[:, None] >= idx[None, :], gamma**power, torch.zeros_like(power))
+    return rewards @ weights  # (B, T) @ (T_k, T_t) -> (B, T_t)
+
+
+class Signal:
+    """A training signal: ``updates_weights`` and a loss on a batch of rollouts."""
+
+    name = "signal"
+    updates_weights = True
+
+    def loss(
+        self, out: LearnerOutput, traj: Trajectory, kind: str, progress: float
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Scalar loss and namespaced metrics; ``progress`` in [0, 1] drives schedules."""
+        raise NotImplementedError
+
+
+class A2C(Signal):
+    """Advantage actor-critic with an optionally annealed entropy bonus."""
+
+    name = "rl"
+
+    def __init__(
+        self,
+        gamma: float = 0.9,
+        value_coef: float = 0.05,
+        entropy_coef: float = 0.05,
+        entropy_final: float | None = None,
+        normalize_advantages: bool = False,
+    ) -> None:
+        check(0.0 <= gamma <= 1.0, "training.signal.gamma", gamma, "in [0, 1]")
+        check(value_coef >= 0, "training.signal.value_coef", value_coef, ">= 0")
+        check(entropy_coef >= 0, "training.signal.entropy_coef", entropy_coef, ">= 0")
+        if entropy_final is not None:
+            check(entropy_final >= 0, "training.signal.entropy_final", entropy_final, ">= 0")
+        self.gamma, self.value_coef = gamma, value_coef
+        self.entropy_coef, self.entropy_final = entropy_coef, entropy_final
+        self.normalize_advantages = normalize_advantages
+
+    def entropy_weight(self, progress: float) -> float:
+        """Linear anneal from ``entropy_coef`` to ``entropy_final`` (constant when None)."""
+        if self.entropy_final is None:
+            return self.entropy_coef
+        return self.entropy_coef + (self.entropy_final - self.entropy_coef) * min(progress, 1.0)
+
+    def loss(
+        self, out: LearnerOutput, traj: Trajectory, kind: str, progress: float
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Policy gradient with advantages G_t - V(h_t), value regression, entropy bonus."""
+        check(kind == "decision", "training", "rl", "used with decision tasks in this version")
+        returns = discounted_returns(traj.rewards, self.gamma)  # (B, T)
+        value = out.value  # (B, T)
+        adv = (returns - value).detach()
+        if self.normalize_advantages:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        logp_all = F.log_softmax(out.logits, dim=-1)  # (B, T, A)
+        logp = logp_all.gather(-1, traj.actions.long()[..., None])[..., 0]  # (B, T)
+        entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+        policy_loss = -(logp * adv).mean()
+        value_loss = 0.5 * (returns - value).pow(2).mean()
+        ent_w = self.entropy_weight(progress)
+        loss = policy_loss + self.value_coef * value_loss - ent_w * entropy
+        return loss, {
+            "losses/policy_loss": policy_loss.item(),
+            "losses/value_loss": value_loss.item(),
+            "losses/entropy": entropy.item(),
+            "train/entropy_coef": ent_w,
+        }
+
+
+class Supervised(Signal):
+    """Imitate the oracle (decision) or regress on the revealed target (prediction)."""
+
+    name = "supervised"
+
+    def loss(
+        self, out: LearnerOutput, traj: Trajectory, kind: str, progress: float
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Cross-entropy to the oracle's action, or squared error to the target."""
+        if kind == "decision":
+            logits = out.logits.flatten(0, 1)  # (B*T, A)
+            loss = F.cross_entropy(logits, traj.oracle_actions.long().flatten())
+        else:
+            loss = (out.mean - traj.feedback).pow(2).sum(-1).mean()
+        return loss, {"losses/supervised_loss": loss.item()}
+
+
+class NoTraining(Signal):
+    """Random initial weights, never updated."""
+
+    name = "none"
+    updates_weights = False
