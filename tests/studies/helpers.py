@@ -1,0 +1,21 @@
+"""Signals used by tests to provoke failures on purpose."""
+
+from __future__ import annotations
+
+import torch
+
+from studies.signals import A2C
+
+
+class NaNAfter(A2C):
+    """A2C whose loss turns NaN from the ``after``-th call on."""
+
+    def __init__(self, after: int = 2, **kwargs: float) -> None:
+        super().__init__(**kwargs)
+        self.after, self.calls = after, 0
+
+    def loss(self, out, traj, kind, progress):  # type: ignore[override]
+        """The A2C loss, poisoned once ``after`` updates have been made."""
+        loss, metrics = super().loss(out, traj, kind, progress)
+        self.calls += 1
+        return (loss * torch.nan if self.calls > self.after else loss), metrics
