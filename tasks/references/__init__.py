@@ -1,14 +1,29 @@
-"""Reference policies, batched, on the same rollout API as learners."""
+"""Reference policies, batched, on the same rollout API as learners.
+
+``POLICIES`` holds the family-agnostic ones (built by name with :func:`make_policy`). The
+Bayes-optimal policy is specific to each family: get it, with the rest of a family's set,
+from ``family.references()``.
+"""
 
 from __future__ import annotations
 
 from tasks.base import check
+from tasks.references.epsilon_greedy import EpsilonGreedy
+from tasks.references.gittins import GittinsIndex
+from tasks.references.rescorla_wagner import RescorlaWagner, fit_rescorla_wagner
 from tasks.references.simple import OraclePolicy, RandomPolicy
+from tasks.references.thompson import ThompsonSampling
+from tasks.references.ucb import UCB1
 from tasks.rollout import Policy
 
 POLICIES: dict[str, type[Policy]] = {
     "oracle": OraclePolicy,
     "random": RandomPolicy,
+    "thompson": ThompsonSampling,
+    "ucb1": UCB1,
+    "epsilon_greedy": EpsilonGreedy,
+    "gittins": GittinsIndex,
+    "rescorla_wagner": RescorlaWagner,
 }
 
 
@@ -16,3 +31,11 @@ def make_policy(name: str, **kwargs: object) -> Policy:
     """Build a reference policy by name."""
     check(name in POLICIES, "policy", name, f"one of {sorted(POLICIES)}")
     return POLICIES[name](**kwargs)
+
+
+def bandit_references() -> dict[str, Policy]:
+    """The family-agnostic references of every Bernoulli bandit, default parameters."""
+    return {name: cls() for name, cls in POLICIES.items()}
+
+
+__all__ = ["POLICIES", "bandit_references", "fit_rescorla_wagner", "make_policy"]
