@@ -30,7 +30,10 @@ TIE_TOLERANCE = 1e-9
 
 
 def predictive_success(num_trials: int, p_low: float = 0.0, p_high: float = 1.0) -> np.ndarray:
-    """P(next pull succeeds | s successes, f failures) under p ~ U(p_low, p_high), (N+1, N+1)."""
+    """P(success | s successes, f failures) under p ~ U(p_low, p_high), (N+1, N+1).
+
+    Exact (to rounding) where s + f <= num_trials, the only entries the DP reads.
+    """
     nodes, weights = np.polynomial.legendre.leggauss(num_trials // 2 + 4)
     x = p_low + (p_high - p_low) * (nodes + 1.0) / 2.0  # (J,) nodes on the prior's range
     k = np.arange(num_trials + 2)

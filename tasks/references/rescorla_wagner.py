@@ -88,7 +88,7 @@ def fit_rescorla_wagner(
     num_actions: int,
     per_sequence: bool = False,
     q0: float = 0.5,
-    grid_size: int = 24,
+    grid_size: int = 12,
     steps: int = 60,
 ) -> tuple[Tensor, Tensor]:
     """Maximum-likelihood (alpha, beta) of a Rescorla-Wagner agent from (N, T) choices/rewards.
