@@ -3,6 +3,11 @@
 ``POLICIES`` holds the family-agnostic ones (built by name with :func:`make_policy`). The
 Bayes-optimal policy is specific to each family: get it, with the rest of a family's set,
 from ``family.references()``.
+
+The count-based learners (thompson, ucb1, epsilon_greedy, gittins) and rescorla_wagner treat
+arms as independent on every family, the dependent and restless bandits included: they are
+the classic learners of the literature, and the gap between them and ``bayes_optimal``
+(which does use p2 = 1 - p1 and the jumps) measures what that structure is worth.
 """
 
 from __future__ import annotations

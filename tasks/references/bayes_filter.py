@@ -37,13 +37,12 @@ class RestlessBayesFilter(Policy):
     def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Tensor:
         """Belief (B, 2, G): phase prior times the uniform prior on the p1 grid."""
         dev = generator.device
-        self.grid = (torch.arange(self.grid_size, device=dev, dtype=torch.float64) + 0.5) / (
-            self.grid_size
-        )
+        # float32 suffices: the belief is renormalized every trial
+        self.grid = (torch.arange(self.grid_size, device=dev) + 0.5) / self.grid_size  # (G,)
         phase = torch.arange(2, device=dev)
         volatile = family.block_types(phase)  # (2, T): schedule of each phase
-        self.hazard = family.hazards(volatile).double()  # (2, T)
-        prior = torch.tensor(family.phase_prior(), device=dev, dtype=torch.float64)
+        self.hazard = family.hazards(volatile).float()  # (2, T)
+        prior = torch.tensor(family.phase_prior(), device=dev)
         belief = prior[:, None].expand(2, self.grid_size) / self.grid_size  # (2, G)
         return belief.expand(batch_size, 2, self.grid_size).clone()  # (B, 2, G)
 
@@ -54,14 +53,14 @@ class RestlessBayesFilter(Policy):
         t = ctx.state.t.clamp(max=self.hazard.shape[1] - 1)
         h = self.hazard[:, t].T[..., None]  # (B, 2, 1)
         mass = pstate.sum(dim=2, keepdim=True)  # (B, 2, 1)
-        moved = (1.0 - h) * pstate + h * mass / self.grid_size
-        belief = torch.where((ctx.state.t > 0)[:, None, None], moved, pstate)
+        # At t = 0 the belief is the prior, which a jump leaves unchanged: no special case.
+        belief = (1.0 - h) * pstate + h * mass / self.grid_size
         mean_p1 = (belief.sum(dim=1) * self.grid).sum(dim=1)  # (B,)
         return (mean_p1 < 0.5).long(), belief
 
     def update(self, pstate: Tensor, ctx: StepContext, action: Tensor, out: StepOut) -> Tensor:
         """Weight by the likelihood of a p1-success or p1-failure, then normalize."""
-        p1_success = torch.where(action == 0, out.reward, 1.0 - out.reward).double()[:, None]
+        p1_success = torch.where(action == 0, out.reward, 1.0 - out.reward).float()[:, None]
         lik = p1_success * self.grid + (1.0 - p1_success) * (1.0 - self.grid)  # (B, G)
         post = pstate * lik[:, None, :]
         return post / post.sum(dim=(1, 2), keepdim=True)

@@ -255,7 +255,7 @@ def exact_restless_mean(family: RestlessBandit, p1_outcomes: list[int], grid: in
 
 def filter_mean(family: RestlessBandit, p1_outcomes: list[int]) -> float:
     """The filter's E[p1] when it acts at trial len(outcomes), after those outcomes."""
-    policy = RestlessBayesFilter(grid_size=400)
+    policy = RestlessBayesFilter()  # the default grid
     g = torch.Generator()
     belief = policy.reset(family, 1, g)
     for t, r in enumerate(p1_outcomes):
