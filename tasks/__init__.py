@@ -16,13 +16,17 @@ Quick start::
 from __future__ import annotations
 
 from tasks.base import State, StepOut, TaskFamily, check
+from tasks.bernoulli_bandit import BernoulliBandit
 from tasks.dependent_bandit import DependentBandit
 from tasks.distributions import MODES, TaskDistribution, num_distinct, stream_generator
 from tasks.inputs import build_inputs, input_slices
+from tasks.restless_bandit import RestlessBandit
 from tasks.rollout import Policy, StepContext, Trajectory, rollout
 
 FAMILIES: dict[str, type[TaskFamily]] = {
+    BernoulliBandit.name: BernoulliBandit,
     DependentBandit.name: DependentBandit,
+    RestlessBandit.name: RestlessBandit,
 }
 
 

@@ -1,4 +1,8 @@
-"""Shared dynamics of stationary Bernoulli bandits (the families differ only in their prior)."""
+"""Shared dynamics of stationary Bernoulli bandits (the families differ only in their prior).
+
+Also the small interval helpers the bandit priors use: a training range of reward
+probabilities, and its complement in [0, 1] as a never-trained test range.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,55 @@ import torch
 from torch import Tensor
 
 from tasks.base import State, StepOut, TaskFamily, check
+
+Intervals = list[tuple[float, float]]
+
+
+def check_unit_range(p_low: object, p_high: object) -> None:
+    """A training range of probabilities: 0 <= p_low < p_high <= 1."""
+    for field, value in (("p_low", p_low), ("p_high", p_high)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        check(ok and 0.0 <= value <= 1.0, field, value, "a probability in [0, 1]")
+    check(p_low < p_high, "p_high", p_high, f"greater than p_low={p_low!r}")
+
+
+def merge_intervals(intervals: Intervals) -> Intervals:
+    """Sorted union of closed intervals, overlapping ones merged."""
+    merged: Intervals = []
+    for lo, hi in sorted(intervals):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def complement_intervals(intervals: Intervals) -> Intervals:
+    """The parts of [0, 1] not covered by ``intervals`` (zero-length gaps dropped)."""
+    gaps: Intervals = []
+    start = 0.0
+    for lo, hi in merge_intervals(intervals):
+        if lo > start:
+            gaps.append((start, lo))
+        start = max(start, hi)
+    if start < 1.0:
+        gaps.append((start, 1.0))
+    return gaps
+
+
+def sample_intervals(
+    intervals: Intervals, shape: tuple[int, ...], generator: torch.Generator
+) -> Tensor:
+    """Uniform draws on a union of disjoint intervals (one uniform per value drawn)."""
+    lows = torch.tensor([lo for lo, _ in intervals], dtype=torch.float64)
+    lengths = torch.tensor([hi - lo for lo, hi in intervals], dtype=torch.float64)
+    ends = lengths.cumsum(0)
+    # Stretch U(0, total length) over the intervals laid end to end, then map back.
+    u = torch.rand(shape, generator=generator, device=generator.device).double() * ends[-1]
+    ends, lows, lengths = ends.to(u.device), lows.to(u.device), lengths.to(u.device)
+    piece = torch.bucketize(u, ends, right=True).clamp(max=len(intervals) - 1)
+    value = lows[piece] + (u - (ends[piece] - lengths[piece]))
+    return value.clamp(0.0, 1.0).float()
 
 
 @dataclass
