@@ -83,10 +83,10 @@ class BigramPolicy(Policy):
 
 @dataclass
 class RunLengthPosterior:
-    """Posterior over the run length r (transitions since the last change point)."""
+    """Posterior over the run length r (transitions since the last change point), r = 0..t."""
 
-    weights: Tensor  # (B, R) float64, sums to 1
-    counts: Tensor  # (B, R, S, S) float64: transition counts of the last r transitions
+    weights: Tensor  # (B, t + 1) float64, sums to 1
+    counts: Tensor  # (B, t + 1, S, S) float64: transition counts of the last r transitions
 
 
 class ChangePointBigramPolicy(Policy):
@@ -94,7 +94,7 @@ class ChangePointBigramPolicy(Policy):
 
     After each trial the matrix is redrawn with probability h; the predictive is the bigram
     predictive of each run length, weighted by the run length's posterior. With h = 0 all
-    mass stays on r = t and this is the Bayesian bigram.
+    mass stays on r = t and this is the Bayesian bigram. Cost O(t) per trial.
     """
 
     name = "bayes_optimal"
@@ -102,20 +102,18 @@ class ChangePointBigramPolicy(Policy):
     def reset(
         self, family: TaskFamily, batch_size: int, generator: torch.Generator
     ) -> RunLengthPosterior:
-        """Run length 0 with certainty, room for num_trials + 1 run lengths."""
-        s, r = family.num_actions, family.num_trials + 1
-        dev = generator.device
-        weights = torch.zeros(batch_size, r, dtype=torch.float64, device=dev)
-        weights[:, 0] = 1.0
+        """Run length 0 with certainty."""
+        s, dev = family.num_actions, generator.device
         return RunLengthPosterior(
-            weights=weights,
-            counts=torch.zeros(batch_size, r, s, s, dtype=torch.float64, device=dev),
+            weights=torch.ones(batch_size, 1, dtype=torch.float64, device=dev),
+            counts=torch.zeros(batch_size, 1, s, s, dtype=torch.float64, device=dev),
         )
 
     def _per_run_length(self, post: RunLengthPosterior, ctx: StepContext) -> Tensor:
         """Bigram predictive of the current state's row for every run length, (B, R, S)."""
-        row_counts = (ctx.obs.double()[:, None, :, None] * post.counts).sum(dim=2)  # (B, R, S)
-        return _dirichlet_predictive(row_counts, ctx.latent.alpha)
+        s = ctx.obs.argmax(dim=1)
+        rows = post.counts[torch.arange(s.shape[0], device=s.device), :, s]  # (B, R, S)
+        return _dirichlet_predictive(rows, ctx.latent.alpha)
 
     def act(
         self, pstate: RunLengthPosterior, ctx: StepContext, generator: torch.Generator
@@ -134,7 +132,8 @@ class ChangePointBigramPolicy(Policy):
         w = w / w.sum(dim=1, keepdim=True)
         counts = pstate.counts + (ctx.obs.double()[:, :, None] * nxt[:, None, :])[:, None]
         h = ctx.latent.hazard.double()[:, None]  # (B, 1)
-        # Shift: run length r -> r + 1 without a change; a change starts run length 0 afresh.
-        weights = torch.cat([h, (1 - h) * w[:, :-1]], dim=1)
-        counts = torch.cat([torch.zeros_like(counts[:, :1]), counts[:, :-1]], dim=1)
-        return RunLengthPosterior(weights=weights, counts=counts)
+        # Run length r -> r + 1 without a change; a change starts run length 0 afresh.
+        return RunLengthPosterior(
+            weights=torch.cat([h, (1 - h) * w], dim=1),
+            counts=torch.cat([torch.zeros_like(counts[:, :1]), counts], dim=1),
+        )
