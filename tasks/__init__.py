@@ -19,14 +19,24 @@ from tasks.base import State, StepOut, TaskFamily, check
 from tasks.bernoulli_bandit import BernoulliBandit
 from tasks.dependent_bandit import DependentBandit
 from tasks.distributions import MODES, TaskDistribution, num_distinct, stream_generator
+from tasks.harlow import Harlow
 from tasks.inputs import build_inputs, input_slices
+from tasks.linear_regression import LinearRegression
+from tasks.markov_chain import MarkovChain
 from tasks.restless_bandit import RestlessBandit
 from tasks.rollout import Policy, StepContext, Trajectory, rollout
+from tasks.tabular_mdp import TabularMDP
+from tasks.two_step import TwoStep
 
 FAMILIES: dict[str, type[TaskFamily]] = {
     BernoulliBandit.name: BernoulliBandit,
     DependentBandit.name: DependentBandit,
     RestlessBandit.name: RestlessBandit,
+    TwoStep.name: TwoStep,
+    Harlow.name: Harlow,
+    LinearRegression.name: LinearRegression,
+    MarkovChain.name: MarkovChain,
+    TabularMDP.name: TabularMDP,
 }
 
 
