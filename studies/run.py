@@ -143,7 +143,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     tcfg = cfg.training
     optimizer = instantiate(tcfg.optimizer)(learner.parameters()) if tcfg.optimizer else None
     env_gen = stream_generator(cfg.seed, "train", device)
-    pol_gen = torch.Generator(device=device).manual_seed(cfg.seed + 7)
+    pol_gen = stream_generator(cfg.seed, "policy", device)
     ckpt_path = run_dir / "checkpoint.pt"
     state = LoopState()
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -12,6 +12,7 @@ redrawn.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,17 +20,21 @@ from tasks.base import TaskFamily, batch_select, batch_size_of, check, index_bat
 
 MODES = ("related", "single", "pool", "trialwise")
 
-# Training and evaluation generators come from disjoint streams of seeds.
-_TRAIN_STREAM, _EVAL_STREAM, _POOL_STREAM = 0, 1, 2
+#: named random streams; each (seed, stream) pair seeds its own generator
+STREAMS = ("train", "eval", "pool", "policy")
 
 
 def stream_generator(seed: int, stream: str, device: str | torch.device = "cpu") -> torch.Generator:
-    """A generator for one of the named streams (``train``, ``eval``, ``pool``) of a seed."""
-    offsets = {"train": _TRAIN_STREAM, "eval": _EVAL_STREAM, "pool": _POOL_STREAM}
-    check(stream in offsets, "stream", stream, f"one of {list(offsets)}")
+    """A generator for one named stream of a seed (``train``, ``eval``, ``pool``, ``policy``).
+
+    Seeds are derived with numpy's ``SeedSequence`` from (seed, stream), so no two pairs share
+    a generator: training, held-out evaluation, pool and policy randomness never coincide.
+    """
+    check(stream in STREAMS, "stream", stream, f"one of {list(STREAMS)}")
     check(isinstance(seed, int) and seed >= 0, "seed", seed, "an integer >= 0")
+    state = np.random.SeedSequence([seed, STREAMS.index(stream), 0x6D657361]).generate_state(1)
     g = torch.Generator(device=device)
-    g.manual_seed(seed * 3 + offsets[stream])
+    g.manual_seed(int(state[0]))
     return g
 
 
