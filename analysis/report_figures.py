@@ -33,7 +33,10 @@ def improvement_figure(groups: list[Group], path: Path) -> Path:
     colors = {a: colormaps["tab10"](i % 10) for i, a in enumerate(archs)}
     ncond = max(len({condition_label(g) for g in groups if g.task == t}) for t in tasks)
     # Figure (not pyplot): no global backend or figure state, safe inside any process
-    fig = Figure(figsize=(max(6.0, 0.9 * ncond * max(1, len(archs)) ** 0.5 + 2), 3.6 * len(tasks)))
+    fig = Figure(
+        figsize=(max(6.0, 0.55 * ncond * max(1, len(archs)) ** 0.5 + 2), 3.6 * len(tasks)),
+        layout="constrained",
+    )
     axes = fig.subplots(len(tasks), 1, squeeze=False)
     for ax, task in zip(axes[:, 0], tasks, strict=True):
         gs = [g for g in groups if g.task == task]
@@ -60,7 +63,6 @@ def improvement_figure(groups: list[Group], path: Path) -> Path:
         ax.set_ylabel("post-freeze improvement")
         ax.set_title(task)
         ax.legend(fontsize=8, ncols=min(4, len(archs)))
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
 
@@ -81,7 +83,7 @@ def curves_figure(groups: list[Group], title: str, path: Path) -> Path:
     n = len(groups)
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
     refs = list(
         dict.fromkeys(k for g in groups for r in g.runs for k in r.metrics.get("references", {}))
@@ -102,16 +104,16 @@ def curves_figure(groups: list[Group], title: str, path: Path) -> Path:
         mc = _mean_curve([r.curve() for r in g.runs])
         if mc is not None:
             t = np.arange(len(mc[0]))
-            ax.plot(t, mc[0], color="black", linewidth=1.8, label=f"learner ({len(g.runs)} seeds)")
+            ax.plot(t, mc[0], color="black", linewidth=1.8, label="learner (mean over seeds)")
             ax.fill_between(t, mc[0] - mc[1], mc[0] + mc[1], color="black", alpha=0.15)
-        ax.set_title(condition_label(g).replace("\n", " · "), fontsize=9)
+        seeds = f"{len(g.runs)} seed" + ("s" if len(g.runs) > 1 else "")
+        ax.set_title(condition_label(g).replace("\n", " · ") + f" ({seeds})", fontsize=9)
         ax.set_xlabel("trial")
-        ax.legend(fontsize=6)
+    axes.flat[0].legend(fontsize=6)  # the same lines in every panel: one legend
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("loss" if loss else "expected reward")
     fig.suptitle(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path

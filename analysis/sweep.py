@@ -101,9 +101,13 @@ class Group:
         raise AttributeError(name)
 
 
+# libyaml's loader when present: configs of hundreds of runs are read
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_LOADER)
     except (OSError, yaml.YAMLError):
         return None
 
