@@ -1,0 +1,330 @@
+"""mesalab-report: aggregates and intervals, verdicts, CSV, a real sweep, the W&B no-login path."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy import stats
+
+from analysis.conditions import verdicts
+from analysis.report import main
+from analysis.sweep import group_runs, load_sweep, t_interval
+from analysis.wandb_report import NO_LOGIN, build_report, has_login
+from tests.studies.conftest import TINY
+
+T = 10
+TASK = "dependent_bandit"
+
+
+def summary(imp: float, regret: float, ci: list[float] | None = None) -> dict:
+    """An eval/reference dict of metrics.json with the given improvement and regret."""
+    return {
+        "num_tasks": 100,
+        "num_trials": T,
+        "reward_curve": np.linspace(0.5, 0.5 + imp, T).tolist(),
+        "improvement": imp,
+        "improvement_ci95": ci or [imp - 0.05, imp + 0.05],
+        "normalized_improvement": imp / 0.4,
+        "regret": regret,
+        "regret_ci95": [regret - 0.1, regret + 0.1],
+        "total_reward": 5.0,
+    }
+
+
+def write_run(
+    root: Path,
+    arch: str,
+    training: str,
+    memory: bool,
+    dist: str,
+    seed: int,
+    imp: float,
+    *,
+    regret: float = 2.0,
+    bayes_regret: float = 1.0,
+    ci: list[float] | None = None,
+    has_memory: bool = True,
+    extra: tuple[str, ...] = (),
+) -> Path:
+    """A run directory as mesalab-run writes it (metrics.json and .hydra/)."""
+    name = f"{TASK}_{arch}_{training}_mem-{'on' if memory else 'off'}_{dist}_s{seed}"
+    name += "".join(f"_{e.replace('=', '-')}" for e in extra)
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    metrics = {
+        "task": TASK,
+        "arch": arch,
+        "training": training,
+        "memory": memory,
+        "distribution": dist,
+        "seed": seed,
+        "train": {"env_steps": 100, "wall_s": 1.0, "env_steps_per_s": 100.0},
+        "eval": summary(imp, regret, ci),
+        "references": {"oracle": summary(0.0, 0.0), "bayes_optimal": summary(0.4, bayes_regret)},
+        "frozen": {"digest_before": "a", "digest_after": "a", "verified": True},
+    }
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    overrides = [
+        f"task={TASK}",
+        f"arch={arch}",
+        f"training={training}",
+        f"condition.memory={str(memory).lower()}",
+        f"condition.distribution={dist}",
+        f"seed={seed}",
+        "out_root=/somewhere",
+        *extra,
+    ]
+    (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    config = {
+        "arch": {"name": arch, "has_memory": has_memory},
+        "sweep_name": "synthetic",
+        "logger": {"group": None, "project": "mesalab"},
+    }
+    (d / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    return d
+
+
+#: (arch, training, memory, distribution) -> improvement per seed
+SWEEP = {
+    ("lstm", "rl", True, "related"): [0.30, 0.25, 0.35],
+    ("lstm", "rl", False, "related"): [0.01, -0.02, 0.00],
+    ("lstm", "supervised", True, "related"): [0.20, 0.22, 0.18],
+    ("lstm", "rl", True, "trialwise"): [0.10, -0.10, 0.05],
+    ("ffn", "rl", False, "related"): [-0.01, 0.01, 0.00],
+    ("ffn", "supervised", False, "related"): [0.10, 0.12, 0.11],
+}
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """Synthetic sweep: 3 seeds per condition, a 1-seed condition, and 2 unfinished runs."""
+    root = tmp_path / "sweep"
+    for (arch, training, mem, dist), imps in SWEEP.items():
+        for seed, imp in enumerate(imps):
+            write_run(
+                root,
+                arch,
+                training,
+                mem,
+                dist,
+                seed,
+                imp,
+                regret=2.0 + seed,
+                bayes_regret=1.0 + 0.5 * seed,
+                has_memory=arch != "ffn",
+            )
+    # one seed only: its bootstrap interval [-0.03, 0.04] includes 0
+    write_run(root, "lstm", "none", True, "related", 0, 0.005, ci=[-0.03, 0.04])
+    # unfinished runs: no metrics.json, and a truncated one
+    (root / "unfinished_s3" / ".hydra").mkdir(parents=True)
+    broken = write_run(root, "lstm", "rl", True, "single", 0, 0.3)
+    (broken / "metrics.json").write_text('{"task": "dependent_bandit", "arch": "ls')
+    return root
+
+
+def test_t_interval_matches_textbook() -> None:
+    # t(0.975, df=2) = 4.303 (printed tables); mean 2, sd 1, n 3
+    lo, hi = t_interval([1.0, 2.0, 3.0])
+    assert (lo + hi) / 2 == pytest.approx(2.0)
+    assert (hi - lo) / 2 == pytest.approx(4.303 / math.sqrt(3), abs=1e-3)
+
+
+def test_aggregates_and_intervals(sweep: Path) -> None:
+    runs, skipped = load_sweep(sweep)
+    assert sorted(p.name for p in skipped) == [f"{TASK}_lstm_rl_mem-on_single_s0", "unfinished_s3"]
+    assert len(runs) == sum(map(len, SWEEP.values())) + 1
+    groups = {(g.arch, g.training, g.memory, g.distribution): g for g in group_runs(runs)}
+    assert set(groups) == set(SWEEP) | {("lstm", "none", True, "related")}
+    for key, imps in SWEEP.items():
+        s = groups[key].stats["improvement"]
+        x = np.asarray(imps)
+        lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+        assert (s.n, s.method) == (3, "t")
+        assert s.mean == pytest.approx(x.mean())
+        assert (s.lo, s.hi) == pytest.approx((lo, hi))
+        # regret 2, 3, 4 and Bayes-optimal 1, 1.5, 2 in every condition
+        r = groups[key].stats
+        assert r["regret"].mean == pytest.approx(3.0)
+        assert r["bayes_optimal.regret"].mean == pytest.approx(1.5)
+        assert r["regret_ratio"].mean == pytest.approx(2.0)
+        assert r["normalized_improvement"].mean == pytest.approx(x.mean() / 0.4)
+    one = groups[("lstm", "none", True, "related")].stats["improvement"]
+    assert (one.n, one.method, one.mean, one.lo, one.hi) == (1, "bootstrap", 0.005, -0.03, 0.04)
+
+
+def test_necessary_sufficient_verdicts(sweep: Path) -> None:
+    runs, _ = load_sweep(sweep)
+    rows = {(v.arch, v.setting.split(",")[0]): v.verdict for v in verdicts(group_runs(runs))}
+    assert rows[("lstm", "memory on")].endswith("sufficient")
+    assert "not sufficient" not in rows[("lstm", "memory on")]
+    assert rows[("lstm", "memory off")] == "removes the improvement: necessary"
+    assert rows[("lstm", "training supervised")] == "keeps the improvement: not necessary"
+    assert rows[("lstm", "training none")] == "removes the improvement: necessary"
+    assert rows[("lstm", "distribution single")] == "not run"
+    assert rows[("lstm", "distribution trialwise")] == "removes the improvement: necessary"
+    # ffn: no memory, so its full condition is memory off; it does not improve
+    assert rows[("ffn", "memory off (arch has none)")] == "no improvement: not sufficient"
+    assert rows[("ffn", "memory off")].startswith("n/a")
+    assert rows[("ffn", "training supervised")].startswith("undetermined")
+
+
+def test_variants_are_not_averaged_together(tmp_path: Path) -> None:
+    for seed in range(2):
+        for lr, imp in (("0.001", 0.1), ("0.01", 0.3)):
+            write_run(
+                tmp_path,
+                "lstm",
+                "rl",
+                True,
+                "related",
+                seed,
+                imp + 0.01 * seed,
+                extra=(f"training.optimizer.lr={lr}",),
+            )
+    groups = group_runs(load_sweep(tmp_path)[0])
+    assert sorted(g.variant for g in groups) == [
+        "training.optimizer.lr=0.001",
+        "training.optimizer.lr=0.01",
+    ]
+    assert sorted(g.stats["improvement"].mean for g in groups) == pytest.approx([0.105, 0.305])
+
+
+def test_cli_writes_report_csv_and_figures(sweep: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main([str(sweep), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(out / "report.md")
+    with open(out / "runs.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(map(len, SWEEP.values())) + 1
+    md = (out / "report.md").read_text()
+    assert "removes the improvement: necessary" in md and "1 seed: bootstrap over tasks" in md
+    html = (out / "report.html").read_text()
+    assert '<img src="figures/improvement.png"' in html and "<table>" in html
+    for png in ("improvement.png", f"curves_{TASK}_lstm.png", f"curves_{TASK}_ffn.png"):
+        assert (out / "figures" / png).stat().st_size > 5000
+
+
+def table_rows(md: str, first_header: str) -> list[dict[str, str]]:
+    """Rows of the markdown table whose header row starts with ``first_header``."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header}"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)))
+    return rows
+
+
+def parse_stat(cell: str) -> list[float]:
+    """``m [lo, hi]`` -> [m, lo, hi]."""
+    return [float(x) for x in cell.replace("[", " ").replace("]", " ").replace(",", " ").split()]
+
+
+def test_real_sweep_report_matches_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "WANDB_MODE": "disabled", "MPLBACKEND": "Agg"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "studies.run",
+        "-m",
+        *TINY,
+        "condition.memory=true,false",
+        f"out_root={tmp_path}",
+    ]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=120)
+    sweep_dir = tmp_path / "sweeps" / "default"
+    assert main([str(sweep_dir)]) == 0
+    md = (sweep_dir / "report" / "report.md").read_text()
+    rows = table_rows(md, "task | arch | memory")
+    assert len(rows) == 2
+    for row in rows:
+        name = f"{TASK}_lstm_rl_mem-{row['memory']}_related_s0"
+        ev = json.loads((sweep_dir / name / "metrics.json").read_text())["eval"]
+        # one seed per condition: the run's own value and bootstrap interval
+        assert parse_stat(row["improvement [95%]"]) == pytest.approx(
+            [ev["improvement"], *ev["improvement_ci95"]], rel=1e-3, abs=1e-4
+        )
+        assert parse_stat(row["regret [95%]"]) == pytest.approx(
+            [ev["regret"], *ev["regret_ci95"]], rel=1e-3, abs=1e-4
+        )
+        assert row["seeds"] == "1" and row["interval"] == "1 seed: bootstrap over tasks"
+    with open(sweep_dir / "report" / "runs.csv") as f:
+        csv_rows = {r["run"]: r for r in csv.DictReader(f)}
+    assert len(csv_rows) == 2
+    for name, r in csv_rows.items():
+        m = json.loads((sweep_dir / name / "metrics.json").read_text())
+        assert float(r["eval_improvement"]) == m["eval"]["improvement"]
+        assert float(r["ref_random_regret"]) == m["references"]["random"]["regret"]
+        assert "condition.memory=" in r["overrides"]
+
+
+def test_wandb_report_without_login_says_so_and_succeeds(sweep: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "WANDB_CONFIG_DIR": str(home),
+        "NETRC": str(home / "netrc"),
+        "WANDB_API_KEY": "",
+        "MPLBACKEND": "Agg",
+    }
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.report",
+            str(sweep),
+            "--out",
+            str(out),
+            "--wandb-report",
+            "--project",
+            "p",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert NO_LOGIN.format(dir=sweep) in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == str(out / "report.md")
+    assert (out / "report.html").exists()
+
+
+def test_login_is_read_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert has_login()
+
+
+def test_wandb_report_definition_groups_the_comparison() -> None:
+    report = build_report("proj", "ent", "three_conditions", [TASK], ["lstm", "ffn"])
+    grids = [b for b in report.blocks if type(b).__name__ == "PanelGrid"]
+    assert len(grids) == 3  # the task overview, then one per arch
+    overview = grids[0].runsets[0]
+    assert overview.groupby == [
+        "config.arch.name",
+        "config.training.name",
+        "config.condition.memory",
+        "config.condition.distribution",
+    ]
+    assert "three_conditions" in overview.filters and TASK in overview.filters
+    assert "lstm" in grids[1].runsets[0].filters
+    bars = [p for p in grids[1].panels if type(p).__name__ == "BarPlot"]
+    assert "eval/improvement" in [m.name for p in bars for m in p.metrics]
+    lines = [p for p in grids[1].panels if type(p).__name__ == "LinePlot"]
+    assert [m.name for m in lines[0].y] == ["emergence/improvement"]
+    charts = [p for p in grids[1].panels if type(p).__name__ == "CustomChart"]
+    assert charts[0].query["summaryTable"]["tableKey"] == "eval/curve_plot_table"
