@@ -51,12 +51,12 @@ def train_step(
     update: int,
 ) -> tuple[Trajectory, dict[str, float]]:
     """One update: a batch of episodes, one loss, one optimizer step."""
-    policy = LearnerPolicy(learner)
+    policy = LearnerPolicy(learner, explore=signal.explores)
     with torch.no_grad():
         latent = distribution.sample(batch_size, env_gen)
         traj = rollout(family, latent, policy, env_gen, policy_gen, distribution)
     out, _ = learner(traj.inputs, learner.initial_memory(batch_size, traj.inputs.device))
-    loss, metrics = signal.loss(out, traj, family.kind, progress)
+    loss, metrics = signal.loss(out, traj, policy.head, progress)
     if not math.isfinite(loss.item()):
         raise TrainingDiverged(f"non-finite loss {loss.item()} at update {update}")
     optimizer.zero_grad(set_to_none=True)

@@ -13,10 +13,10 @@ All three share the rollout loop in ``studies.loop``; they differ only in the lo
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from archs.base import LearnerOutput
+from studies.action_heads import ActionHead
 from tasks.base import check
 from tasks.rollout import Trajectory
 
@@ -31,13 +31,14 @@ def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
 
 
 class Signal:
-    """A training signal: ``updates_weights`` and a loss on a batch of rollouts."""
+    """A training signal: ``updates_weights``, ``explores`` and a loss on a batch of rollouts."""
 
     name = "signal"
     updates_weights = True
+    explores = False  # act stochastically on prediction tasks during training rollouts
 
     def loss(
-        self, out: LearnerOutput, traj: Trajectory, kind: str, progress: float
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
     ) -> tuple[Tensor, dict[str, float]]:
         """Scalar loss and namespaced metrics; ``progress`` in [0, 1] drives schedules."""
         raise NotImplementedError
@@ -47,6 +48,7 @@ class A2C(Signal):
     """Advantage actor-critic with an optionally annealed entropy bonus."""
 
     name = "rl"
+    explores = True
 
     def __init__(
         self,
@@ -72,18 +74,16 @@ class A2C(Signal):
         return self.entropy_coef + (self.entropy_final - self.entropy_coef) * min(progress, 1.0)
 
     def loss(
-        self, out: LearnerOutput, traj: Trajectory, kind: str, progress: float
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
     ) -> tuple[Tensor, dict[str, float]]:
         """Policy gradient with advantages G_t - V(h_t), value regression, entropy bonus."""
-        check(kind == "decision", "training", "rl", "used with decision tasks in this version")
         returns = discounted_returns(traj.rewards, self.gamma)  # (B, T)
         value = out.value  # (B, T)
         adv = (returns - value).detach()
         if self.normalize_advantages:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        logp_all = F.log_softmax(out.logits, dim=-1)  # (B, T, A)
-        logp = logp_all.gather(-1, traj.actions.long()[..., None])[..., 0]  # (B, T)
-        entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+        logp, entropy = head.log_prob_entropy(out, traj.actions)  # (B, T) each
+        entropy = entropy.mean()
         policy_loss = -(logp * adv).mean()
         value_loss = 0.5 * (returns - value).pow(2).mean()
         ent_w = self.entropy_weight(progress)
@@ -102,14 +102,10 @@ class Supervised(Signal):
     name = "supervised"
 
     def loss(
-        self, out: LearnerOutput, traj: Trajectory, kind: str, progress: float
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
     ) -> tuple[Tensor, dict[str, float]]:
-        """Cross-entropy to the oracle's action, or squared error to the target."""
-        if kind == "decision":
-            logits = out.logits.flatten(0, 1)  # (B*T, A)
-            loss = F.cross_entropy(logits, traj.oracle_actions.long().flatten())
-        else:
-            loss = (out.mean - traj.feedback).pow(2).sum(-1).mean()
+        """The head's supervised loss: oracle action, or the revealed target."""
+        loss = head.supervised_loss(out, traj)
         return loss, {"losses/supervised_loss": loss.item()}
 
 

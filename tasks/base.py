@@ -124,6 +124,9 @@ class TaskFamily(ABC):
 
     name: ClassVar[str]
     kind: ClassVar[str] = "decision"  # "decision" | "prediction"
+    #: "discrete" (one of num_actions), "real" (a vector of num_actions reals) or "simplex"
+    #: (a probability vector over num_actions outcomes)
+    action_space: ClassVar[str] = "discrete"
     priors: ClassVar[tuple[str, ...]] = ("train",)
 
     num_trials: int

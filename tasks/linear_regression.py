@@ -49,6 +49,7 @@ class LinearRegression(TaskFamily):
 
     name = "linear_regression"
     kind = "prediction"
+    action_space = "real"
     priors = ("train", "large_w", "noisy", "noiseless")
     ideal_reference = "ridge"
 

@@ -64,6 +64,7 @@ class MarkovChain(TaskFamily):
 
     name = "markov_chain"
     kind = "prediction"
+    action_space = "simplex"
     priors = ("train", "sparse", "flat", "drifting")
     ideal_reference = "bayes_optimal"
 
