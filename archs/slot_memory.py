@@ -23,9 +23,8 @@ computed without a Python loop over T.
 
 from __future__ import annotations
 
-import math
-
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from archs.base import Core, Memory, check, check_positive
@@ -69,43 +68,41 @@ class SlotCore(Core):
         self.output = nn.Sequential(nn.Linear(width + slot_dim, width), nn.ReLU())
 
     def initial_memory(self, batch_size: int, device: torch.device | str = "cpu") -> Memory:
-        """Empty slots: zero keys and values, none valid."""
-        z = torch.zeros(batch_size, self.num_slots, self.slot_dim, device=device)
+        """Empty slots: zero keys and values (split by head), none valid."""
+        hd = self.slot_dim // self.num_heads
+        z = torch.zeros(batch_size, self.num_heads, self.num_slots, hd, device=device)
         valid = torch.zeros(batch_size, self.num_slots, dtype=torch.bool, device=device)
         return {"keys": z, "values": z.clone(), "valid": valid}
 
     def _heads(self, x: Tensor) -> Tensor:
-        b, n, _ = x.shape
-        return x.reshape(b, n, self.num_heads, -1).transpose(1, 2)  # (B, heads, N, S/heads)
-
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
-        """Multi-head read: q (B, T, S), k and v (B, N, S), mask (B, T, N) -> (B, T, S)."""
-        q, k, v = self._heads(q), self._heads(k), self._heads(v)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, heads, T, N)
-        scores = scores.masked_fill(~mask[:, None], float("-inf"))
-        read = torch.softmax(scores, dim=-1) @ v  # (B, heads, T, S/heads)
-        b, _, t, _ = read.shape
-        return read.transpose(1, 2).reshape(b, t, self.slot_dim)  # (B, T, S)
+        b, t, _ = x.shape
+        return x.reshape(b, t, self.num_heads, -1).transpose(1, 2)  # (B, heads, T, S/heads)
 
     def forward(self, x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
         """(B, T, D) -> (B, T, W); step t reads the last K writes, its own included."""
         b, t, _ = x.shape
         h = self.controller(x)  # (B, T, W)
-        q, k_new, v_new = self.query(h), self.key(h), self.value(h)  # (B, T, S) each
+        q, k_new, v_new = (self._heads(f(h)) for f in (self.query, self.key, self.value))
         if not self.memory:
-            # Each step is its own batch row with a single slot: the one it just wrote.
-            flat = [z.reshape(b * t, 1, self.slot_dim) for z in (q, k_new, v_new)]  # (B*T, 1, S)
-            ones = torch.ones(b * t, 1, 1, dtype=torch.bool, device=x.device)
-            read = self._attend(*flat, ones).reshape(b, t, self.slot_dim)  # (B, T, S)
-            return self.output(torch.cat([h, read], dim=-1)), memory
-        kk = self.num_slots
-        keys = torch.cat([memory["keys"], k_new], dim=1)  # (B, K+T, S), oldest first
-        values = torch.cat([memory["values"], v_new], dim=1)  # (B, K+T, S)
-        valid = torch.cat([memory["valid"], x.new_ones(b, t, dtype=torch.bool)], dim=1)
-        # Entry i of the concatenation was written at step i - K; step s sees steps s-K+1..s.
-        idx = torch.arange(kk + t, device=x.device)
-        step = torch.arange(t, device=x.device)[:, None]
-        window = (idx > step) & (idx <= step + kk)  # (T, K+T)
-        read = self._attend(q, keys, values, window[None] & valid[:, None, :])
-        new_memory = {"keys": keys[:, -kk:], "values": values[:, -kk:], "valid": valid[:, -kk:]}
+            # Each step reads a memory of one slot: the one it just wrote.
+            one = [z.unsqueeze(-2) for z in (q, k_new, v_new)]  # (B, heads, T, 1, S/heads)
+            read = F.scaled_dot_product_attention(*one).squeeze(-2)  # (B, heads, T, S/heads)
+            new_memory = memory
+        else:
+            kk = self.num_slots
+            keys = torch.cat([memory["keys"], k_new], dim=2)  # (B, heads, K+T, S/heads)
+            values = torch.cat([memory["values"], v_new], dim=2)  # oldest first
+            valid = torch.cat([memory["valid"], x.new_ones(b, t, dtype=torch.bool)], dim=1)
+            # Entry i of the concatenation was written at step i - K; step s sees s-K+1..s.
+            idx = torch.arange(kk + t, device=x.device)
+            step = torch.arange(t, device=x.device)[:, None]
+            window = (idx > step) & (idx <= step + kk)  # (T, K+T)
+            mask = (window[None] & valid[:, None, :])[:, None]  # (B, 1, T, K+T)
+            read = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+            new_memory = {
+                "keys": keys[:, :, -kk:],
+                "values": values[:, :, -kk:],
+                "valid": valid[:, -kk:],
+            }
+        read = read.transpose(1, 2).reshape(b, t, self.slot_dim)  # (B, T, S)
         return self.output(torch.cat([h, read], dim=-1)), new_memory

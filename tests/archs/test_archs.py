@@ -29,6 +29,9 @@ CORES = {
     "transformer": lambda memory: TransformerCore(
         D, d_model=8, num_layers=2, num_heads=2, max_context=32, memory=memory
     ),
+    "transformer_eager": lambda memory: TransformerCore(
+        D, d_model=8, num_heads=2, max_context=32, attn_implementation="eager", memory=memory
+    ),
 }
 CASES = [(name, mem) for name in CORES for mem in (True, False) if not (name == "ffn" and mem)]
 IDS = [f"{name}-mem{'on' if mem else 'off'}" for name, mem in CASES]
@@ -217,6 +220,12 @@ def test_transformer_is_gpt2_on_embedded_inputs(x):
     torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
 
 
+def test_transformer_attention_implementations_agree(x):
+    sdpa, eager = make("transformer", True), make("transformer_eager", True, seed=1)
+    eager.load_state_dict(sdpa.state_dict())
+    torch.testing.assert_close(run(sdpa, x)[0], run(eager, x)[0], atol=1e-5, rtol=0)
+
+
 def test_transformer_context_limit_is_named():
     core = TransformerCore(D, d_model=8, num_heads=2, max_context=4)
     mem = core(torch.randn(2, 3, D), core.initial_memory(2))[1]
@@ -244,6 +253,7 @@ BAD = [
     (TransformerCore, {"d_model": 10, "num_heads": 3}, "num_heads", 3),
     (TransformerCore, {"max_context": 0}, "max_context", 0),
     (TransformerCore, {"d_inner": 0}, "d_inner", 0),
+    (TransformerCore, {"attn_implementation": "flash"}, "attn_implementation", "flash"),
 ]
 
 
