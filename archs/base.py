@@ -18,6 +18,12 @@ from torch import Tensor, nn
 Memory = Any  # a tensor or a (nested) tuple / dict of tensors with leading B
 
 
+def check(condition: bool, field: str, value: object, allowed: str) -> None:
+    """Fail at construction with a message naming the field, the value given and what is allowed."""
+    if not condition:
+        raise ValueError(f"{field}={value!r} is not allowed: {field} must be {allowed}")
+
+
 def check_positive(field: str, value: object) -> None:
     """Fail at construction on an impossible size, naming the field and value."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:

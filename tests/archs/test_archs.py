@@ -1,0 +1,291 @@
+"""Contract tests for every core, memory on and off, plus per-core known answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from archs import (
+    FFNCore,
+    GRUCore,
+    Learner,
+    LSTMCore,
+    SlotCore,
+    TransformerCore,
+    matched_widths,
+    width_for_budget,
+)
+from archs.budget import count_learner, default_budget
+
+D, A, B, T = 5, 3, 4, 7
+K = 3  # slots in the test slot core: fewer than T, so the ring buffer wraps
+
+CORES = {
+    "lstm": lambda memory: LSTMCore(D, hidden_size=8, memory=memory),
+    "gru": lambda memory: GRUCore(D, hidden_size=8, memory=memory),
+    "slot": lambda memory: SlotCore(D, num_slots=K, width=8, num_heads=2, memory=memory),
+    "ffn": lambda memory: FFNCore(D, hidden_size=8, num_layers=2, memory=memory),
+    "transformer": lambda memory: TransformerCore(
+        D, d_model=8, num_layers=2, num_heads=2, max_context=32, memory=memory
+    ),
+    "transformer_eager": lambda memory: TransformerCore(
+        D, d_model=8, num_heads=2, max_context=32, attn_implementation="eager", memory=memory
+    ),
+}
+CASES = [(name, mem) for name in CORES for mem in (True, False) if not (name == "ffn" and mem)]
+IDS = [f"{name}-mem{'on' if mem else 'off'}" for name, mem in CASES]
+# Parameters that provably get a zero gradient without memory: the recurrent weights multiply
+# the zero initial state; attention over the single slot just written has weight 1 whatever
+# the query and key.
+DEAD_WITHOUT_MEMORY = {
+    "lstm": ("core.rnn.weight_hh",),
+    "gru": ("core.rnn.weight_hh",),
+    "slot": ("core.query.", "core.key."),
+}
+
+
+def make(name: str, memory: bool, seed: int = 0) -> Learner:
+    torch.manual_seed(seed)
+    learner = Learner(CORES[name](memory), A)
+    # Random (not near-zero) policy weights so that every head carries gradient.
+    nn.init.normal_(learner.policy_head.weight)
+    return learner
+
+
+def heads(out) -> torch.Tensor:
+    return torch.cat([out.logits, out.value[..., None], out.mean, out.features], dim=-1)
+
+
+def run(learner: Learner, x: torch.Tensor, memory=None):
+    memory = learner.initial_memory(x.shape[0]) if memory is None else memory
+    out, memory = learner(x, memory)
+    return heads(out), memory
+
+
+def run_steps(learner: Learner, x: torch.Tensor, memory=None):
+    memory = learner.initial_memory(x.shape[0]) if memory is None else memory
+    outs = []
+    for t in range(x.shape[1]):
+        out, memory = learner(x[:, t : t + 1], memory)
+        outs.append(heads(out))
+    return torch.cat(outs, dim=1), memory
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.randn(B, T, D, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("name,memory", CASES, ids=IDS)
+def test_steps_equal_whole_sequence(name, memory, x):
+    learner = make(name, memory)
+    full, mem_full = run(learner, x)
+    steps, mem_steps = run_steps(learner, x)
+    torch.testing.assert_close(steps, full, atol=1e-5, rtol=0)
+    chunks, mem_chunks = run(learner, x[:, 3:], run(learner, x[:, :3])[1])
+    torch.testing.assert_close(chunks, full[:, 3:], atol=1e-5, rtol=0)
+    # The memories handed on are equivalent: the next step gives the same output from each.
+    nxt = torch.randn(B, 2, D)
+    ref = run(learner, nxt, mem_full)[0]
+    torch.testing.assert_close(run(learner, nxt, mem_steps)[0], ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(run(learner, nxt, mem_chunks)[0], ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name,memory", CASES, ids=IDS)
+def test_causal(name, memory, x):
+    learner = make(name, memory)
+    full = run(learner, x)[0]
+    for t in range(T - 1):
+        x2 = x.clone()
+        x2[:, t + 1 :] = torch.randn(B, T - t - 1, D)
+        torch.testing.assert_close(
+            run(learner, x2)[0][:, : t + 1], full[:, : t + 1], atol=1e-6, rtol=0
+        )
+        assert not torch.allclose(run(learner, x2)[0][:, t + 1], full[:, t + 1])
+
+
+@pytest.mark.parametrize("name,memory", CASES, ids=IDS)
+def test_past_matters_only_with_memory(name, memory, x):
+    learner = make(name, memory)
+    full = run(learner, x)[0]
+    for t in range(1, T):
+        x2 = x.clone()
+        x2[:, :t] = torch.randn(B, t, D)
+        later = run(learner, x2)[0][:, t:]
+        if memory:
+            # The step just before is within every memory's reach (slots included).
+            assert (later[:, 0] - full[:, t]).abs().max() > 1e-4
+        else:
+            torch.testing.assert_close(later, full[:, t:], atol=1e-6, rtol=0)
+
+
+def test_slot_memory_forgets_beyond_its_slots(x):
+    learner = make("slot", True)
+    full = run(learner, x)[0]
+    for t in range(K, T):
+        x2 = x.clone()
+        x2[:, : t - K + 1] = torch.randn(B, t - K + 1, D)  # steps older than the last K writes
+        torch.testing.assert_close(run(learner, x2)[0][:, t], full[:, t], atol=1e-6, rtol=0)
+
+
+def test_transformer_remembers_the_whole_context(x):
+    learner = make("transformer", True)
+    x2 = x.clone()
+    x2[:, 0] = torch.randn(B, D)
+    assert (run(learner, x2)[0][:, -1] - run(learner, x)[0][:, -1]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("name,memory", CASES, ids=IDS)
+def test_gradients_reach_every_parameter(name, memory, x):
+    learner = make(name, memory)
+    out, _ = learner(x, learner.initial_memory(B))
+    loss = out.logits.sum() + out.value.sum() + out.mean.pow(2).sum()
+    loss.backward()
+    dead = () if memory else DEAD_WITHOUT_MEMORY.get(name, ())
+    params = [(n, p) for n, p in learner.named_parameters() if p.requires_grad]
+    assert params
+    for n, p in params:
+        assert p.grad is not None and torch.isfinite(p.grad).all(), n
+        if n.startswith(dead):
+            assert p.grad.abs().max() == 0, n
+        else:
+            assert p.grad.abs().max() > 0, n
+
+
+@pytest.mark.parametrize("name,memory", CASES, ids=IDS)
+def test_reset_changes_only_masked_rows(name, memory, x):
+    learner = make(name, memory)
+    _, mem = run(learner, x[:, :3])
+    mask = torch.tensor([True, False, True, False])
+    reset = learner.reset_memory(mem, mask)
+    fresh = learner.initial_memory(B)
+
+    # Leaf by leaf, unmasked rows are untouched.
+    for a, b in zip(_leaves(reset), _leaves(mem), strict=True):
+        assert torch.equal(a[~mask], b[~mask])
+    # Functionally: masked rows continue as if fresh, the others as if never reset.
+    y = x[:, 3:]
+    after, ref = run(learner, y, reset)[0], run(learner, y, mem)[0]
+    torch.testing.assert_close(after[~mask], ref[~mask], atol=1e-6, rtol=0)
+    torch.testing.assert_close(after[mask], run(learner, y, fresh)[0][mask], atol=1e-5, rtol=0)
+    if memory:
+        assert (after[mask] - ref[mask]).abs().max() > 1e-4
+
+
+def _leaves(tree) -> list[torch.Tensor]:
+    if isinstance(tree, dict):
+        return [leaf for v in tree.values() for leaf in _leaves(v)]
+    if isinstance(tree, tuple):
+        return [leaf for v in tree for leaf in _leaves(v)]
+    return [tree]
+
+
+@pytest.mark.parametrize("name,memory", CASES, ids=IDS)
+def test_staggered_resets_match_independent_episodes(name, memory):
+    """Rows reset at different steps; each row's segment equals a fresh run of that segment."""
+    learner = make(name, memory)
+    g = torch.Generator().manual_seed(2)
+    steps = 9
+    x = torch.randn(B, steps, D, generator=g)
+    resets = {2: [True, False, False, True], 4: [False, True, False, True], 5: [True] * 4}
+    mem, outs = learner.initial_memory(B), []
+    for t in range(steps):
+        if t in resets:
+            mem = learner.reset_memory(mem, torch.tensor(resets[t]))
+        out, mem = learner(x[:, t : t + 1], mem)
+        outs.append(heads(out))
+    got = torch.cat(outs, dim=1)
+    for row in range(B):
+        start = max([t for t, m in resets.items() if m[row]] + [0])
+        ref = run(learner, x[row : row + 1, start:])[0][0]
+        torch.testing.assert_close(got[row, start:], ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name,memory", CASES, ids=IDS)
+def test_state_dict_round_trip(name, memory, x):
+    learner = make(name, memory, seed=0)
+    other = make(name, memory, seed=1)
+    assert not torch.equal(run(learner, x)[0], run(other, x)[0])
+    other.load_state_dict(learner.state_dict())
+    assert torch.equal(run(other, x)[0], run(learner, x)[0])
+    assert other.num_parameters() == learner.num_parameters()
+
+
+def test_transformer_is_gpt2_on_embedded_inputs(x):
+    learner = make("transformer", True)
+    core = learner.core
+    ours = run(learner, x)[0][..., -core.out_dim :]
+    ref = core.gpt(inputs_embeds=core.embed(x)).last_hidden_state
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
+
+
+def test_transformer_attention_implementations_agree(x):
+    sdpa, eager = make("transformer", True), make("transformer_eager", True, seed=1)
+    eager.load_state_dict(sdpa.state_dict())
+    torch.testing.assert_close(run(sdpa, x)[0], run(eager, x)[0], atol=1e-5, rtol=0)
+
+
+def test_transformer_context_limit_is_named():
+    core = TransformerCore(D, d_model=8, num_heads=2, max_context=4)
+    mem = core(torch.randn(2, 3, D), core.initial_memory(2))[1]
+    with pytest.raises(ValueError, match="max_context=4"):
+        core(torch.randn(2, 2, D), mem)
+    mem = core.reset_memory(mem, torch.tensor([True, True]))
+    assert mem["valid"].shape[1] == 0  # entries no row can see are dropped
+    core(torch.randn(2, 4, D), mem)
+
+
+BAD = [
+    (LSTMCore, {"hidden_size": 0}, "hidden_size", 0),
+    (GRUCore, {"hidden_size": -3}, "hidden_size", -3),
+    (FFNCore, {"hidden_size": 0}, "hidden_size", 0),
+    (FFNCore, {"num_layers": 0}, "num_layers", 0),
+    (FFNCore, {"memory": True}, "memory", True),
+    (SlotCore, {"num_slots": 0}, "num_slots", 0),
+    (SlotCore, {"width": -1}, "width", -1),
+    (SlotCore, {"num_heads": 0}, "num_heads", 0),
+    (SlotCore, {"width": 10, "num_heads": 4}, "num_heads", 4),
+    (SlotCore, {"slot_dim": 6, "num_heads": 4}, "num_heads", 4),
+    (TransformerCore, {"d_model": 0}, "d_model", 0),
+    (TransformerCore, {"num_layers": 0}, "num_layers", 0),
+    (TransformerCore, {"num_heads": -2}, "num_heads", -2),
+    (TransformerCore, {"d_model": 10, "num_heads": 3}, "num_heads", 3),
+    (TransformerCore, {"max_context": 0}, "max_context", 0),
+    (TransformerCore, {"d_inner": 0}, "d_inner", 0),
+    (TransformerCore, {"attn_implementation": "flash"}, "attn_implementation", "flash"),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,field,value", BAD)
+def test_bad_sizes_fail_at_construction(cls, kwargs, field, value):
+    with pytest.raises(ValueError, match=f"^{field}={value!r} is not allowed"):
+        cls(D, **kwargs)
+
+
+def test_bad_head_count_fails_in_learner():
+    with pytest.raises(ValueError, match="num_actions=0"):
+        Learner(LSTMCore(D), 0)
+
+
+def test_width_for_budget_known_answer():
+    assert width_for_budget(lambda w: nn.Linear(1, w), 100) == 50  # 2 parameters per unit
+    assert width_for_budget(lambda w: nn.Linear(1, w), 98, multiple_of=4) == 48
+
+
+def test_matched_widths_within_ten_percent():
+    widths = matched_widths()
+    assert widths["lstm"] == {"hidden_size": 48}
+    counts = {n: count_learner(n, kw, 5, 2) for n, kw in widths.items()}
+    assert counts["lstm"] == default_budget() == 10805
+    assert max(counts.values()) / min(counts.values()) <= 1.10, counts
+    for n, c in counts.items():
+        assert abs(c - 10805) / 10805 < 0.05, (n, c)
+    bigger = matched_widths(budget=50_000, input_dim=7, num_actions=4)
+    counts = [count_learner(n, kw, 7, 4) for n, kw in bigger.items()]
+    assert max(counts) / min(counts) <= 1.10 and abs(counts[0] - 50_000) < 2_500
+
+
+def test_matched_widths_refuses_an_unmatchable_budget():
+    with pytest.raises(ValueError, match="budget=3000"):
+        matched_widths(budget=3000, tolerance=0.01)
