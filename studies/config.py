@@ -42,6 +42,7 @@ class TrainingConfig:
     batch_size: int = 256
     optimizer: Any = None
     grad_clip: float | None = 1.0
+    lr_final_fraction: float = 1.0  # linear learning-rate decay to this fraction (1 = constant)
 
 
 @dataclass
@@ -146,6 +147,8 @@ def validate(cfg: DictConfig) -> None:
         _fail("training.batch_size", t.batch_size, ">= 1")
     if t.optimizer is not None and "lr" in t.optimizer and not t.optimizer.lr > 0:
         _fail("training.optimizer.lr", t.optimizer.lr, "> 0")
+    if not 0.0 <= t.lr_final_fraction <= 1.0:
+        _fail("training.lr_final_fraction", t.lr_final_fraction, "in [0, 1]")
     if t.grad_clip is not None and t.grad_clip <= 0:
         _fail("training.grad_clip", t.grad_clip, "> 0 or null")
     if t.name != "none" and t.updates > 0 and t.optimizer is None:

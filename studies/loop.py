@@ -85,14 +85,25 @@ def train(
     grad_clip: float | None = 1.0,
     state: LoopState | None = None,
     on_update: Callable[[LoopState, dict[str, float]], bool] | None = None,
+    lr_final_fraction: float = 1.0,
 ) -> LoopState:
-    """Run updates until ``updates`` are done or ``on_update`` returns False (stop request)."""
+    """Run updates until ``updates`` are done or ``on_update`` returns False (stop request).
+
+    The learning rate decays linearly from its initial value to ``lr_final_fraction`` times
+    it over the ``updates`` (1.0: constant); it is a function of the update index only, so a
+    resumed run follows the same schedule.
+    """
     state = state or LoopState()
     if not signal.updates_weights:
         return state
     learner.train()
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
     while state.update < updates:
         t0 = time.perf_counter()
+        frac = 1.0 - (1.0 - lr_final_fraction) * state.update / max(updates, 1)
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * frac
         _, metrics = train_step(
             learner,
             optimizer,
@@ -112,6 +123,7 @@ def train(
         state.env_steps += steps
         state.wall_s += dt
         metrics["charts/steps_per_s"] = steps / dt
+        metrics["train/lr"] = optimizer.param_groups[0]["lr"]
         if on_update is not None and on_update(state, metrics) is False:
             break
     return state

@@ -26,7 +26,6 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from archs.base import Learner
 from studies.checkpoint import atomic_write, code_version, load_checkpoint, save_checkpoint
 from studies.config import (
     distribution_tag,
@@ -36,10 +35,11 @@ from studies.config import (
     validate,
 )
 from studies.evaluate import curve_of, evaluate_learner, freeze_and_evaluate, heldout_tasks
+from studies.load import build_objects
 from studies.loop import LoopState, TrainingDiverged, train
 from studies.plots import plot_curves
 from studies.wandb_logger import NullLogger, WandbLogger
-from tasks.distributions import TaskDistribution, stream_generator
+from tasks.distributions import stream_generator
 
 log = logging.getLogger("mesalab.run")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
@@ -133,12 +133,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     device = resolve_device(cfg.device)
     memory = memory_flag(cfg)
     torch.manual_seed(cfg.seed)
-    family = instantiate(cfg.task.family)
-    dist = TaskDistribution(
-        family, cfg.condition.distribution, cfg.condition.pool_size, seed=cfg.seed, device=device
-    )
-    core = instantiate(cfg.arch.core)(input_dim=family.input_dim, memory=memory)
-    learner = Learner(core, family.num_actions).to(device)
+    family, dist, learner = build_objects(cfg, device)
     signal_ = instantiate(cfg.training.signal)
     tcfg = cfg.training
     optimizer = instantiate(tcfg.optimizer)(learner.parameters()) if tcfg.optimizer else None
@@ -227,6 +222,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
                 tcfg.grad_clip,
                 state,
                 on_update,
+                tcfg.lr_final_fraction,
             )
         except TrainingDiverged as err:
             bar.close()

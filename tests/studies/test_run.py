@@ -19,8 +19,16 @@ from studies.loop import TrainingDiverged
 from studies.run import METRIC_KEYS, is_finished, run
 from tests.studies.conftest import TINY
 
-EVAL_KEYS = {"num_tasks", "num_trials", "reward_curve", "improvement", "improvement_ci95",
-             "normalized_improvement", "regret", "regret_ci95"}
+EVAL_KEYS = {
+    "num_tasks",
+    "num_trials",
+    "reward_curve",
+    "improvement",
+    "improvement_ci95",
+    "normalized_improvement",
+    "regret",
+    "regret_ci95",
+}
 
 
 def strip_timing(metrics: dict) -> dict:
@@ -71,9 +79,13 @@ def test_finished_run_is_skipped_and_force_reruns(make_cfg, tmp_path: Path) -> N
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(make_cfg, tmp_path: Path) -> None:
-    cfg = make_cfg(*TINY, "training.updates=6", "checkpoint_every=1",
-                   "training.signal._target_=tests.studies.helpers.NaNAfter",
-                   "+training.signal.after=2")
+    cfg = make_cfg(
+        *TINY,
+        "training.updates=6",
+        "checkpoint_every=1",
+        "training.signal._target_=tests.studies.helpers.NaNAfter",
+        "+training.signal.after=2",
+    )
     with pytest.raises(TrainingDiverged, match="update 2"):
         run(cfg, tmp_path)
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
@@ -109,8 +121,7 @@ def test_unknown_arch_fails_at_composition(make_cfg) -> None:
 
 
 def _cli(tmp_path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "studies.run", *TINY[1:], f"hydra.run.dir={tmp_path}",
-            *extra]
+    return [sys.executable, "-m", "studies.run", *TINY[1:], f"hydra.run.dir={tmp_path}", *extra]
 
 
 def test_sigterm_then_resume_finishes_with_same_updates(tmp_path: Path) -> None:
@@ -135,24 +146,42 @@ def test_sigterm_then_resume_finishes_with_same_updates(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "checkpoint.pt")["loop"]["update"] == updates
     # the resumed run is the uninterrupted run: same weights, same evaluation
     ref = tmp_path / "uninterrupted"
-    subprocess.run(_cli(ref, f"training.updates={updates}", "checkpoint_every=5"), env=env,
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        _cli(ref, f"training.updates={updates}", "checkpoint_every=5"),
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert strip_timing(json.loads((ref / "metrics.json").read_text())) == strip_timing(metrics)
 
 
 def test_wandb_offline_run_can_be_read_back(make_cfg, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
-    cfg = make_cfg(*[o for o in TINY if not o.startswith("logger")], "logger=wandb",
-                   "logger.every=1", "sweep_name=test-group")
+    cfg = make_cfg(
+        *[o for o in TINY if not o.startswith("logger")],
+        "logger=wandb",
+        "logger.every=1",
+        "sweep_name=test-group",
+    )
     run(cfg, tmp_path)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     files = {p.name for p in runs[0].rglob("*")}
     assert any(name.endswith(".wandb") for name in files)
     inspected = subprocess.run(
-        [str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--summary", "--json",
-         str(runs[0])], capture_output=True, text=True, timeout=60,
+        [
+            str(Path(sys.executable).with_name("wandb")),
+            "leet",
+            "inspect",
+            "--summary",
+            "--json",
+            str(runs[0]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert inspected.returncode == 0, inspected.stderr
     text = inspected.stdout

@@ -25,7 +25,8 @@ def test_training_none_keeps_only_related() -> None:
 
 def test_memoryless_arch_runs_once(tmp_path) -> None:
     assert canonical_job(["arch=lstm", "condition.memory=true"]) == [
-        "arch=lstm", "condition.memory=true",
+        "arch=lstm",
+        "condition.memory=true",
     ]
     jobs = [[f"arch={a}", f"condition.memory={m}"] for a in ("lstm", "ffn") for m in (1, 0)]
     jobs = [[j[0], j[1].replace("=1", "=true").replace("=0", "=false")] for j in jobs]
@@ -39,12 +40,22 @@ def test_three_conditions_grid_size(make_cfg) -> None:
     assert cfg.sweep_name == "three_conditions"
     archs = ["lstm", "slot", "ffn", "transformer"]
     grid = itertools.product(
-        ["dependent_bandit", "bernoulli_bandit"], archs, ["rl", "supervised", "none"],
-        ["true", "false"], ["related", "single", "trialwise"], ["0", "1", "2"],
+        ["dependent_bandit", "bernoulli_bandit"],
+        archs,
+        ["rl", "supervised", "none"],
+        ["true", "false"],
+        ["related", "single", "trialwise"],
+        ["0", "1", "2"],
     )
     jobs = [
-        [f"task={t}", f"arch={a}", f"training={tr}", f"condition.memory={m}",
-         f"condition.distribution={d}", f"seed={s}"]
+        [
+            f"task={t}",
+            f"arch={a}",
+            f"training={tr}",
+            f"condition.memory={m}",
+            f"condition.distribution={d}",
+            f"seed={s}",
+        ]
         for t, a, tr, m, d, s in grid
     ]
     # per task and seed: 3 memory archs x (2 trained x 6 + none x 2) + ffn x (2 x 3 + 1)
@@ -62,8 +73,7 @@ def test_study_jobs_compose_and_validate(make_cfg, study) -> None:
     from studies.run import CONFIG_DIR
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        full = compose(config_name="config", overrides=[f"study={study}"],
-                       return_hydra_config=True)
+        full = compose(config_name="config", overrides=[f"study={study}"], return_hydra_config=True)
     sweep = full.hydra.sweeper.params
     axes = [[f"{k}={v}" for v in str(vals).split(",")] for k, vals in sweep.items()]
     jobs = dedupe_jobs([list(j) for j in itertools.product(*axes)])
@@ -74,8 +84,9 @@ def test_study_jobs_compose_and_validate(make_cfg, study) -> None:
         key = (job_cfg.task.name, job_cfg.arch.name)
         if key not in built:  # instantiating each task x arch once is enough
             family = instantiate(job_cfg.task.family)
-            core = instantiate(job_cfg.arch.core)(input_dim=family.input_dim,
-                                                  memory=memory_flag(job_cfg))
+            core = instantiate(job_cfg.arch.core)(
+                input_dim=family.input_dim, memory=memory_flag(job_cfg)
+            )
             assert core.out_dim > 0
             built.add(key)
     assert len(built) == len(sweep.task.split(",")) * len(sweep.arch.split(","))
