@@ -88,6 +88,7 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None  # torch CPU threads (None: torch's default); 1 for parallel sweeps
     resume: bool = False
     force: bool = False  # rerun even if the run directory holds a finished run
     checkpoint_every: int = 200
@@ -164,6 +165,8 @@ def validate(cfg: DictConfig) -> None:
         _fail("logger.kind", cfg.logger.kind, "wandb or none")
     if cfg.logger.kind == "wandb" and cfg.logger.mode not in ("offline", "online", "disabled"):
         _fail("logger.mode", cfg.logger.mode, "offline, online or disabled")
+    if cfg.threads is not None and cfg.threads < 1:
+        _fail("threads", cfg.threads, ">= 1 or null")
     if cfg.seed < 0:
         _fail("seed", cfg.seed, ">= 0")
     if cfg.checkpoint_every < 0:

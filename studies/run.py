@@ -131,6 +131,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         log.info("already finished, skipping: %s (force=true reruns it)", run_dir)
         return None
     device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     memory = memory_flag(cfg)
     torch.manual_seed(cfg.seed)
     family, dist, learner = build_objects(cfg, device)
