@@ -1,0 +1,1 @@
+"""Metrics, baselines, fits and reports computed from rollouts of the task generator."""
