@@ -1,0 +1,7 @@
+"""Test-session settings shared by every test package."""
+
+import torch
+
+# The tests use small batches, where a second intra-op thread only adds contention (on a
+# loaded 2-core machine it made some tests 5-10x slower).
+torch.set_num_threads(1)
