@@ -1,8 +1,9 @@
 """``make study`` until the run pipeline exists: every reference on every bandit family.
 
-For each bandit family in ``tasks.FAMILIES`` (a decision family with no observation: only
-its arms and their rewards), run ``mesalab-baselines`` with its defaults, print the regret
-table and write the per-trial reward curves to ``<out>/<family>.png``.
+For each bandit family in ``tasks.FAMILIES`` (a decision family whose only input is its
+reward: no observation, and the reward alone as feedback), run ``mesalab-baselines`` with
+its defaults, print the regret table and write the per-trial reward curves to
+``<out>/<family>.png``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from tasks import FAMILIES
 
 
 def bandit_families() -> list[str]:
-    """Registered families that are bandits: decision tasks whose only input is feedback."""
-    return [name for name, cls in FAMILIES.items() if cls.kind == "decision" and cls().obs_dim == 0]
+    """Registered families that are bandits: decision tasks whose only input is the reward."""
+    names = []
+    for name, cls in FAMILIES.items():
+        family = cls()
+        if family.kind == "decision" and family.obs_dim == 0 and family.feedback_dim == 1:
+            names.append(name)
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:

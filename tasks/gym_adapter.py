@@ -44,6 +44,21 @@ def env_id(family: str) -> str:
     return "mesalab/" + "".join(part.capitalize() for part in family.split("_")) + "-v0"
 
 
+def action_kind(family: TaskFamily) -> str:
+    """``"discrete"``, ``"real"`` or ``"simplex"``: the family's declared action space."""
+    default = "discrete" if family.kind == "decision" else "real"
+    return getattr(family, "action_space", default)
+
+
+def action_space(family: TaskFamily) -> spaces.Space:
+    """Discrete(num_actions), or a Box of num_actions reals (in [0, 1] for a simplex)."""
+    kind = action_kind(family)
+    if kind == "discrete":
+        return spaces.Discrete(family.num_actions)
+    lo, hi = (0.0, 1.0) if kind == "simplex" else (-np.inf, np.inf)
+    return spaces.Box(lo, hi, shape=(family.num_actions,), dtype=np.float32)
+
+
 def observation_space(family: TaskFamily) -> spaces.Box:
     """Box of the learner input: finite where the layout fixes it, else the family's bounds.
 
@@ -56,7 +71,7 @@ def observation_space(family: TaskFamily) -> spaces.Box:
     low[sl["obs"]], high[sl["obs"]] = getattr(family, "obs_bounds", (-np.inf, np.inf))
     fb = getattr(family, "feedback_bounds", (-np.inf, np.inf))
     low[sl["prev_feedback"]], high[sl["prev_feedback"]] = fb
-    if family.kind == "decision":  # one-hot previous action
+    if action_kind(family) != "real":  # one-hot action or a probability vector
         low[sl["prev_action"]], high[sl["prev_action"]] = 0.0, 1.0
     for part in ("trial", "start"):  # t / num_trials in [0, 1] and a 0/1 flag
         low[sl[part]], high[sl[part]] = 0.0, 1.0
@@ -104,12 +119,7 @@ class TaskVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.metadata = {**self.metadata, "autoreset_mode": AutoresetMode(autoreset_mode)}
         self.single_observation_space = observation_space(family)
-        if family.kind == "decision":
-            self.single_action_space: spaces.Space = spaces.Discrete(family.num_actions)
-        else:
-            self.single_action_space = spaces.Box(
-                -np.inf, np.inf, shape=(family.num_actions,), dtype=np.float32
-            )
+        self.single_action_space = action_space(family)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._gen: torch.Generator | None = None
@@ -191,8 +201,9 @@ class TaskVectorEnv(VectorEnv):
     def _no_previous(self) -> tuple[Tensor, Tensor]:
         """Zero previous action and feedback (masked out at episode starts anyway)."""
         b, fam = self.num_envs, self.family
-        shape = (b,) if fam.kind == "decision" else (b, fam.num_actions)
-        dtype = torch.long if fam.kind == "decision" else torch.float32
+        discrete = action_kind(fam) == "discrete"
+        shape = (b,) if discrete else (b, fam.num_actions)
+        dtype = torch.long if discrete else torch.float32
         action = torch.zeros(shape, dtype=dtype, device=self.device)
         return action, torch.zeros(b, fam.feedback_dim, device=self.device)
 
@@ -224,7 +235,7 @@ class TaskVectorEnv(VectorEnv):
         """Batched actions as a tensor, validated against the action space."""
         a = torch.as_tensor(np.asarray(actions), device=self.device)
         fam, b = self.family, self.num_envs
-        if fam.kind == "decision":
+        if action_kind(fam) == "discrete":
             check(tuple(a.shape) == (b,), "actions", tuple(a.shape), f"of shape ({b},)")
             a = a.long()
             check(
