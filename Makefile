@@ -21,7 +21,7 @@ test-slow: $(STAMP)
 	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -m slow
 
 study: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m tasks.demo --out outputs/baselines
+	MPLBACKEND=Agg $(BIN)/python -m analysis.demo --out outputs/baselines
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,1 +1,1 @@
-"""Metrics, fits, probes, sweep aggregation, plots and reports."""
+"""Metrics, baselines, fits, probes, sweep aggregation, plots and reports."""
