@@ -126,7 +126,7 @@ def _cli(tmp_path: Path, *extra: str) -> list[str]:
 
 def test_sigterm_then_resume_finishes_with_same_updates(tmp_path: Path) -> None:
     env = {**os.environ, "WANDB_MODE": "disabled"}
-    updates = 40
+    updates = 20
     args = _cli(tmp_path, f"training.updates={updates}", "checkpoint_every=5")
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
