@@ -134,17 +134,21 @@ def fit_rescorla_wagner(
     check(rewards.shape == actions.shape, "rewards", tuple(rewards.shape), "shaped like actions")
     check(isinstance(num_actions, int) and num_actions >= 2, "num_actions", num_actions, ">= 2")
     acts, rews = actions.long(), rewards.double()
-    nll = lambda raw: _nll(raw, acts, rews, num_actions, q0, per_sequence)  # noqa: E731
+    dev = acts.device
+
+    def nll(raw: Tensor) -> Tensor:
+        return _nll(raw, acts, rews, num_actions, q0, per_sequence)
+
     # Grid start: every (alpha, beta) pair as one parameter row, (P, 1).
-    a_grid = torch.logspace(-2.5, 0, grid_size, dtype=torch.float64).clamp(max=0.99)
-    b_grid = torch.logspace(-1, 2, grid_size, dtype=torch.float64)
+    a_grid = torch.logspace(-2.5, 0, grid_size, dtype=torch.float64, device=dev).clamp(max=0.99)
+    b_grid = torch.logspace(-1, 2, grid_size, dtype=torch.float64, device=dev)
     ga, gb = torch.meshgrid(a_grid, b_grid, indexing="ij")
     grid = torch.stack([torch.logit(ga.reshape(-1, 1)), gb.reshape(-1, 1).log()])  # (2, P, 1)
     with torch.no_grad():
         best = nll(grid).argmin(dim=0)  # (C,)
     raw = grid[:, best, 0]  # (2, C)
     # Candidate step lengths 1, 1/2, ..., 1/512 and 0 (stay): the best is kept per column.
-    lengths = torch.cat([2.0 ** -torch.arange(10, dtype=torch.float64), torch.zeros(1)])
+    lengths = torch.cat([2.0 ** -torch.arange(10.0), torch.zeros(1)]).to(dev, torch.float64)
     for _ in range(steps):
         r = raw.detach().requires_grad_(True)
         f = nll(r[:, None])[0]  # (C,)
