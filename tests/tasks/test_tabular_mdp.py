@@ -81,7 +81,7 @@ def test_last_episode_cut_short():
     assert family.num_episodes == 2
     left = family.steps_left(torch.arange(13))
     assert left.tolist() == [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 3, 2, 1]
-    n = 4000
+    n = 2000
     latent = family.sample_latent(n, stream_generator(0, "eval"))
     traj = rollout(
         family,
