@@ -157,6 +157,17 @@ class TaskFamily(ABC):
     def oracle_action(self, latent: object, state: State) -> Tensor:
         """The action of an agent that knows the latent (the supervised target)."""
 
+    def num_distinct_tasks(self, prior: str = "train") -> int | None:
+        """How many distinct tasks the named prior can draw; None for a continuous prior.
+
+        A task is one latent row (as compared by :func:`tasks.distributions.latent_rows`).
+        None means two draws differ almost surely. A finite count bounds the pool sizes of
+        :class:`tasks.distributions.TaskDistribution` and whether a pool leaves any task of
+        the prior out for held-out evaluation. Families with a finite prior override this.
+        """
+        self.check_prior(prior)
+        return None
+
     # --- references -------------------------------------------------------------------------
     #: name of the reference that normalizes improvement (an exact Bayes-optimal policy, or
     #: the best available stand-in such as Gittins where none is tractable)

@@ -111,6 +111,11 @@ class DependentBandit(StationaryBandit):
         # extreme: within 0.05 of 0 or 1
         return torch.where(u < 0.5, 0.1 * u, 0.9 + 0.1 * u)
 
+    def num_distinct_tasks(self, prior: str = "train") -> int | None:
+        """Two tasks (p1 = lo or hi) for the easy/medium/hard training priors, else None."""
+        self.check_prior(prior)
+        return 2 if prior == "train" and self.variant != "uniform" else None
+
     def sample_latent(
         self, n: int, generator: torch.Generator, prior: str = "train"
     ) -> BanditLatent:

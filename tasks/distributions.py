@@ -6,8 +6,14 @@
 - ``trialwise``: the task is redrawn every trial, so history carries no information.
 
 Training and held-out evaluation draw from disjoint seed streams, and held-out tasks that
-coincide with a training task (possible only for discrete priors or by a fixed pool) are
-redrawn.
+coincide with a pool task are redrawn (this happens only for priors with finitely many tasks).
+
+Finite priors (``TaskFamily.num_distinct_tasks`` not None, e.g. the easy/medium/hard dependent
+bandits with two tasks each): a pool holds ``pool_size`` *distinct* tasks (duplicate draws are
+redrawn, which changes nothing for a continuous prior), so ``pool_size`` may not exceed the
+number of tasks; and held-out evaluation on the training prior needs a pool that leaves some
+task out. Both fail with a ``ValueError`` naming ``pool_size`` rather than silently repeating
+tasks or evaluating on training tasks.
 """
 
 from __future__ import annotations
@@ -45,6 +51,23 @@ def latent_rows(latent: object) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
+def repeated_rows(rows: Tensor) -> Tensor:
+    """Which rows equal an earlier row, (N,) bool (sort-based, no N x N comparison)."""
+    n = rows.shape[0]
+    _, inverse = torch.unique(rows, dim=0, return_inverse=True)  # (N,)
+    idx = torch.arange(n, device=rows.device)
+    first = torch.full((n,), n, device=rows.device).scatter_reduce(0, inverse, idx, "amin")
+    return first[inverse] != idx
+
+
+def rows_in(rows: Tensor, reference: Tensor) -> Tensor:
+    """Which rows equal some row of ``reference``, (N,) bool."""
+    _, inverse = torch.unique(torch.cat([reference, rows]), dim=0, return_inverse=True)
+    known = torch.zeros(int(inverse.max()) + 1, dtype=torch.bool, device=rows.device)
+    known[inverse[: reference.shape[0]]] = True
+    return known[inverse[reference.shape[0] :]]
+
+
 class TaskDistribution:
     """Draws latents for training episodes under one of the four modes."""
 
@@ -59,17 +82,39 @@ class TaskDistribution:
     ) -> None:
         check(mode in MODES, "distribution", mode, f"one of {list(MODES)}")
         family.check_prior(prior)
+        self.num_tasks = family.num_distinct_tasks(prior)
         if mode == "pool":
             check(
                 isinstance(pool_size, int) and pool_size >= 1, "pool_size", pool_size, "an int >= 1"
+            )
+            check(
+                self.num_tasks is None or pool_size <= self.num_tasks,
+                "pool_size",
+                pool_size,
+                f"at most {self.num_tasks}, the number of distinct tasks of "
+                f"{family.name}'s {prior!r} prior",
             )
         self.family, self.mode, self.prior = family, mode, prior
         self.pool_size = 1 if mode == "single" else pool_size
         self.pool: object | None = None
         if mode in ("single", "pool"):
             # The pool is a fixed function of the seed, drawn once.
-            g = stream_generator(seed, "pool", device)
-            self.pool = family.sample_latent(self.pool_size, g, prior)
+            self.pool = self._distinct_pool(stream_generator(seed, "pool", device))
+
+    def _distinct_pool(self, generator: torch.Generator, max_redraws: int = 64) -> object:
+        """``pool_size`` distinct tasks: rows that repeat an earlier one are redrawn."""
+        k = self.pool_size
+        pool = self.family.sample_latent(k, generator, self.prior)
+        for _ in range(max_redraws):
+            repeated = repeated_rows(latent_rows(pool))
+            if not bool(repeated.any()):
+                return pool
+            pool = batch_select(repeated, self.family.sample_latent(k, generator, self.prior), pool)
+        raise ValueError(
+            f"pool_size={k} is not allowed: {max_redraws} redraws did not give {k} distinct "
+            f"tasks of {self.family.name}'s {self.prior!r} prior (it puts most of its mass on "
+            "fewer tasks); use a smaller pool_size"
+        )
 
     @property
     def trialwise(self) -> bool:
@@ -85,20 +130,36 @@ class TaskDistribution:
         return index_batch(self.pool, idx)
 
     def heldout(
-        self, n: int, generator: torch.Generator, prior: str | None = None, max_redraws: int = 20
+        self, n: int, generator: torch.Generator, prior: str | None = None, max_redraws: int = 64
     ) -> object:
-        """Evaluation latents from the family prior (or a named OOD prior), never a pool task."""
+        """Evaluation latents from the family prior (or a named OOD prior), never a pool task.
+
+        Tasks that coincide with a pool task are redrawn: held-out tasks follow the prior
+        conditioned on lying outside the pool. Raises ``ValueError`` when no such task exists.
+        """
         prior = prior or self.prior
         latent = self.family.sample_latent(n, generator, prior)
         if self.pool is None:
             return latent
+        if prior == self.prior and self.num_tasks is not None:
+            check(
+                self.pool_size < self.num_tasks,
+                "pool_size",
+                self.pool_size,
+                f"below {self.num_tasks}, the number of distinct tasks of {self.family.name}'s "
+                f"{prior!r} prior, for held-out evaluation on that prior (this pool holds every "
+                "task; evaluate on another prior)",
+            )
         pool_rows = latent_rows(self.pool)
         for _ in range(max_redraws):
-            clash = (latent_rows(latent)[:, None, :] == pool_rows[None]).all(-1).any(-1)
+            clash = rows_in(latent_rows(latent), pool_rows)  # (n,)
             if not bool(clash.any()):
-                break
+                return latent
             latent = batch_select(clash, self.family.sample_latent(n, generator, prior), latent)
-        return latent
+        raise ValueError(
+            f"prior={prior!r} is not allowed for held-out evaluation: {max_redraws} redraws "
+            f"still gave tasks of the pool (pool_size={self.pool_size}); use another prior"
+        )
 
     def __repr__(self) -> str:
         extra = f", pool_size={self.pool_size}" if self.pool is not None else ""

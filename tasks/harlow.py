@@ -110,6 +110,13 @@ class Harlow(TaskFamily):
             objects = torch.stack([objects[:, 0], second], dim=1)
         return HarlowLatent(objects=objects)
 
+    def num_distinct_tasks(self, prior: str = "train") -> int | None:
+        """Ordered pairs of distinct table objects (rewarded first); None for fresh objects."""
+        self.check_prior(prior)
+        if self.table is None or prior == "similar":
+            return None
+        return self.num_objects * (self.num_objects - 1)
+
     def _shuffle(self, n: int, generator: torch.Generator) -> Tensor:
         """Which object goes left: a fair coin per row."""
         dev = self.device_of(generator)

@@ -2,11 +2,17 @@
 
 A task is an MDP with 10 states and 5 actions: transition rows P(. | s, a) ~ Dirichlet(1)
 (flat), mean rewards mu(s, a) ~ N(1, 1), rewards ~ N(mu(s, a), 1). One task runs
-``num_episodes`` episodes of ``horizon`` steps (default 10 x 10 = 100 trials); every episode
-starts in a uniformly drawn state (we did not find the start rule stated in RL^2; a random
-start makes every episode informative). The learner's memory is never reset: the episode
-boundary is an input, a flag in the observation, ``[one-hot state | first step of an episode]``
-(obs_dim = S + 1). The feedback is the sampled reward.
+``num_trials`` trials cut into episodes of ``horizon`` steps (default 100 = 10 episodes of
+10); every episode starts in a uniformly drawn state (we did not find the start rule stated in
+RL^2; a random start makes every episode informative). The learner's memory is never reset:
+the episode boundary is an input, a flag in the observation, ``[one-hot state | first step of
+an episode]`` (obs_dim = S + 1). The feedback is the sampled reward.
+
+``num_trials`` is the length of the whole task, as in every family (so a run config can
+shorten any task the same way). When it is not a multiple of ``horizon`` the last episode is
+cut short: it is then simply an episode with fewer steps, and the oracle, the regret and PSRL
+all plan for the steps actually left (``steps_left``), which the learner can read from the
+trial index it is shown.
 
 Regret: ``expected_reward`` is mu(s_t, a_t); ``optimal_expected_reward`` is
 mu(s_t, a_t) + V*_h(s_t) - Q*_h(s_t, a_t), with h the steps left in the episode. Their
@@ -74,25 +80,29 @@ class TabularMDP(TaskFamily):
 
     def __init__(
         self,
+        num_trials: int = 100,
+        horizon: int = 10,
         num_states: int = 10,
         num_actions: int = 5,
-        horizon: int = 10,
-        num_episodes: int = 10,
     ) -> None:
         for field, value, low in (
+            ("num_trials", num_trials, 1),
+            ("horizon", horizon, 1),
             ("num_states", num_states, 1),
             ("num_actions", num_actions, 2),
-            ("horizon", horizon, 1),
-            ("num_episodes", num_episodes, 1),
         ):
             check(isinstance(value, int) and value >= low, field, value, f"an int >= {low}")
+        self.num_trials = num_trials
+        self.horizon = horizon
         self.num_states = num_states
         self.num_actions = num_actions
-        self.horizon = horizon
-        self.num_episodes = num_episodes
-        self.num_trials = horizon * num_episodes
         self.obs_dim = num_states + 1
         self.feedback_dim = 1
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes per task, the last one possibly cut short."""
+        return -(-self.num_trials // self.horizon)
 
     def prior_constants(self, prior: str) -> tuple[float, float, float, float]:
         """(transition alpha, reward prior mean, reward prior std, reward noise std)."""
@@ -138,8 +148,11 @@ class TabularMDP(TaskFamily):
         return MDPState(t=t, s=self._start_state(b, generator), q_star=q)
 
     def steps_left(self, t: Tensor) -> Tensor:
-        """Steps left in the episode including the current one, (B,) in 1..H."""
-        return self.horizon - t % self.horizon
+        """Steps left in the episode including the current one, (B,) in 1..H.
+
+        The task ends after ``num_trials`` trials, which may cut the last episode short.
+        """
+        return torch.minimum(self.horizon - t % self.horizon, self.num_trials - t).clamp(min=1)
 
     def observe(self, latent: MDPLatent, state: MDPState) -> Tensor:
         """``[one-hot state | first step of an episode]``, (B, S + 1)."""

@@ -7,6 +7,14 @@ second-stage *state* (0.9 in the good one, 0.1 in the other), so a second-stage 
 not change anything and the trial is collapsed into one decision. After every trial the
 good state swaps with probability 0.025.
 
+The task is the whole schedule of the good state, drawn with the latent (a fair coin for the
+first trial, then the swaps), as the restless bandit draws its schedule. So ``single`` means one
+fixed schedule (nothing left to learn in-context, as for every family), ``pool(K)`` means K
+schedules, and a ``trialwise`` redraw reads a fresh task's good state at the current trial (a
+fair coin). Drawing only the first good state would leave two tasks per prior, so that
+``single`` would still need in-context tracking of the swaps and ``pool(K)`` could not hold
+more than two tasks. The per-step randomness is two uniforms per row whatever the action.
+
 What the learner sees: the observation is empty (the first stage looks the same every trial);
 the feedback, shown at the next step by ``build_inputs``, is ``[reward, reached A, reached B]``
 (feedback_dim = 3), so both the reward and the second-stage state of the last trial are inputs.
@@ -14,7 +22,7 @@ the feedback, shown at the next step by ``build_inputs``, is ``[reward, reached 
 reached state) and ``good_state`` (the good state during the trial) for the stay analysis.
 
 Priors (the constants live in the latent as (B,) tensors so that a reference can read the
-structure an ideal observer knows; only ``good0`` is the task itself):
+structure an ideal observer knows; only the schedule ``good`` is the task itself):
 ``train`` the constructor's values; ``volatile`` swap 0.1; ``stable`` no swaps;
 ``weak_transitions`` common 0.6; ``weak_rewards`` reward probabilities 0.7 / 0.3.
 The low reward probability is always 1 - the high one: then what a trial reveals about which
@@ -34,9 +42,9 @@ from tasks.base import State, StepOut, TaskFamily, check
 
 @dataclass
 class TwoStepLatent:
-    """The good second-stage state at the start, plus the prior's constants."""
+    """The good second-stage state at every trial, plus the prior's constants."""
 
-    good0: Tensor  # (B,) long, 0 or 1
+    good: Tensor  # (B, T) long, 0 or 1
     p_common: Tensor  # (B,) probability of the common transition
     p_reward: Tensor  # (B,) reward probability in the good state (1 - it in the other)
     p_swap: Tensor  # (B,) probability that the good state swaps after a trial
@@ -93,22 +101,34 @@ class TwoStep(TaskFamily):
     def sample_latent(
         self, n: int, generator: torch.Generator, prior: str = "train"
     ) -> TwoStepLatent:
-        """The starting good state is a fair coin; the constants come from the prior."""
+        """A fair coin for the first good state, then a swap after each trial w.p. p_swap."""
         common, reward, swap = self.prior_constants(prior)
         dev = self.device_of(generator)
-        good0 = torch.randint(0, 2, (n,), generator=generator, device=dev)
+        good0 = torch.randint(0, 2, (n, 1), generator=generator, device=dev)
+        swaps = torch.rand(n, self.num_trials - 1, generator=generator, device=dev) < swap
+        flips = torch.cat([torch.zeros_like(good0), swaps.long().cumsum(dim=1)], dim=1)
+        good = (good0 + flips) % 2  # (n, T)
         full = lambda v: torch.full((n,), v, device=dev)
         return TwoStepLatent(
-            good0=good0, p_common=full(common), p_reward=full(reward), p_swap=full(swap)
+            good=good, p_common=full(common), p_reward=full(reward), p_swap=full(swap)
         )
+
+    def num_distinct_tasks(self, prior: str = "train") -> int | None:
+        """Two first states times every swap pattern (one pattern when nothing swaps)."""
+        swap = self.prior_constants(prior)[2]
+        return 2 if swap == 0.0 else 2**self.num_trials
+
+    def _good_at(self, latent: TwoStepLatent, t: Tensor) -> Tensor:
+        """The good state at trial ``t`` (clamped to the last trial), (B,) long."""
+        return latent.good.gather(1, t.clamp(max=self.num_trials - 1)[:, None])[:, 0]
 
     def reset(
         self, latent: TwoStepLatent, generator: torch.Generator, t: Tensor | None = None
     ) -> TwoStepState:
         """Episode start (or a trialwise redraw that keeps the trial index)."""
         if t is None:
-            t = torch.zeros_like(latent.good0)
-        return TwoStepState(t=t, good=latent.good0.clone())
+            t = torch.zeros_like(latent.good[:, 0])
+        return TwoStepState(t=t, good=self._good_at(latent, t))
 
     def observe(self, latent: TwoStepLatent, state: TwoStepState) -> Tensor:
         """The first stage looks the same every trial: an empty observation."""
@@ -123,18 +143,16 @@ class TwoStep(TaskFamily):
     def step(
         self, latent: TwoStepLatent, state: TwoStepState, action: Tensor, generator: torch.Generator
     ) -> tuple[TwoStepState, StepOut]:
-        """Transition, reward in the reached state, then a possible swap of the good state."""
+        """Transition, reward in the reached state, then the next trial's good state."""
         a = action.long().reshape(-1)
         b = a.shape[0]
-        # Three uniforms per row whatever the action: transition, reward, swap.
-        u = torch.rand(b, 3, generator=generator, device=a.device)
+        # Two uniforms per row whatever the action: transition, reward.
+        u = torch.rand(b, 2, generator=generator, device=a.device)
         common = u[:, 0] < latent.p_common
         reached = torch.where(common, a, 1 - a)
         p = torch.where(reached == state.good, latent.p_reward, 1.0 - latent.p_reward)
         reward = (u[:, 1] < p).float()
         values = self.expected_rewards(latent, state)  # (B, 2)
-        swapped = u[:, 2] < latent.p_swap
-        new_good = torch.where(swapped, 1 - state.good, state.good)
         feedback = torch.cat(
             [reward[:, None], torch.nn.functional.one_hot(reached, 2).float()], dim=1
         )  # (B, 3)
@@ -145,7 +163,8 @@ class TwoStep(TaskFamily):
             feedback=feedback,
             info={"common": common, "state2": reached, "good_state": state.good.clone()},
         )
-        return TwoStepState(t=state.t + 1, good=new_good), out
+        t_next = state.t + 1
+        return TwoStepState(t=t_next, good=self._good_at(latent, t_next)), out
 
     def oracle_action(self, latent: TwoStepLatent, state: TwoStepState) -> Tensor:
         """The action whose common transition leads to the current good state."""

@@ -42,7 +42,7 @@ class PSRLPolicy(Policy):
     def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> PSRLState:
         """No data yet; the first step samples from the prior."""
         s, a, h = family.num_states, family.num_actions, family.horizon
-        self.num_states, self.horizon = s, h
+        self.family, self.num_states, self.horizon = family, s, h
         dev = generator.device
         zeros = lambda *shape: torch.zeros(batch_size, *shape, device=dev)
         return PSRLState(
@@ -82,7 +82,7 @@ class PSRLPolicy(Policy):
         if bool(start.any()):
             fresh = self.sample_q(replace(pstate, trans_counts=counts), ctx.latent, generator)
             q = torch.where(start[:, None, None, None], fresh, q)
-        h = self.horizon - ctx.state.t % self.horizon - 1  # index of the steps left
+        h = self.family.steps_left(ctx.state.t) - 1  # index of the steps left
         action = q[b, h, s_now].argmax(dim=1)
         new = PSRLState(
             trans_counts=counts,

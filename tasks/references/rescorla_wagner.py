@@ -82,6 +82,33 @@ def _to_params(raw: Tensor) -> tuple[Tensor, Tensor]:
     return alpha, beta
 
 
+def _nll(
+    raw: Tensor, acts: Tensor, rews: Tensor, num_actions: int, q0: float, per_sequence: bool
+) -> Tensor:
+    """Negative log-likelihood of every fitted column at parameters ``raw`` (2, S, C), (S, C).
+
+    A column is one sequence (``per_sequence``) or all sequences pooled (C = 1).
+    """
+    alpha, beta = _to_params(raw)  # (S, C) each
+    ll = rw_log_likelihood(acts, rews, num_actions, alpha, beta, q0)  # (S, N)
+    return -ll if per_sequence else -ll.sum(dim=1, keepdim=True)
+
+
+def _newton_step(g: Tensor, h: Tensor) -> Tensor:
+    """Direction -(H + shift I)^-1 g per column, shifted so that it always descends, (2, C).
+
+    ``g`` is (2, C), ``h`` (2, 2, C). The closed-form 2x2 inverse keeps every column separate.
+    """
+    a, c = h[0, 0], h[1, 1]
+    b = (h[0, 1] + h[1, 0]) / 2
+    min_eig = (a + c) / 2 - torch.sqrt(((a - c) / 2) ** 2 + b**2)
+    # Beyond the beta clamp the curvature is zero: a small floor keeps the solve defined.
+    shift = (-min_eig).clamp(min=0) + 1e-6 * (a.abs() + c.abs()) + 1e-9
+    a, c = a + shift, c + shift
+    det = a * c - b**2
+    return -torch.stack([c * g[0] - b * g[1], a * g[1] - b * g[0]]) / det
+
+
 def fit_rescorla_wagner(
     actions: Tensor,
     rewards: Tensor,
@@ -89,38 +116,55 @@ def fit_rescorla_wagner(
     per_sequence: bool = False,
     q0: float = 0.5,
     grid_size: int = 12,
-    steps: int = 60,
+    steps: int = 50,
+    grad_tol: float = 1e-6,
 ) -> tuple[Tensor, Tensor]:
     """Maximum-likelihood (alpha, beta) of a Rescorla-Wagner agent from (N, T) choices/rewards.
 
     Pooled over sequences by default (two 0-d tensors); ``per_sequence=True`` fits every
-    sequence on its own ((N,) tensors). A log-spaced grid gives the start, L-BFGS on
-    (logit alpha, log beta) refines it.
+    sequence on its own ((N,) tensors), with the same answer as fitting each one alone.
+    A log-spaced grid gives the start; Newton steps on (logit alpha, log beta) refine it.
+
+    Why Newton and not L-BFGS: the per-sequence problem is N separate 2-parameter problems.
+    One L-BFGS over all of them shares one line search and one curvature memory, so a single
+    badly conditioned sequence stalls the others short of their optimum. Here every column
+    gets its exact 2x2 Hessian and its own step length, for pooled and per-sequence alike.
     """
     check(actions.dim() == 2, "actions", tuple(actions.shape), "a (N, T) tensor")
     check(rewards.shape == actions.shape, "rewards", tuple(rewards.shape), "shaped like actions")
     check(isinstance(num_actions, int) and num_actions >= 2, "num_actions", num_actions, ">= 2")
     acts, rews = actions.long(), rewards.double()
+    dev = acts.device
+
+    def nll(raw: Tensor) -> Tensor:
+        return _nll(raw, acts, rews, num_actions, q0, per_sequence)
+
     # Grid start: every (alpha, beta) pair as one parameter row, (P, 1).
-    a_grid = torch.logspace(-2.5, 0, grid_size, dtype=torch.float64).clamp(max=0.99)
-    b_grid = torch.logspace(-1, 2, grid_size, dtype=torch.float64)
+    a_grid = torch.logspace(-2.5, 0, grid_size, dtype=torch.float64, device=dev).clamp(max=0.99)
+    b_grid = torch.logspace(-1, 2, grid_size, dtype=torch.float64, device=dev)
     ga, gb = torch.meshgrid(a_grid, b_grid, indexing="ij")
-    ga, gb = ga.reshape(-1, 1), gb.reshape(-1, 1)  # (P, 1)
-    ll = rw_log_likelihood(acts, rews, num_actions, ga, gb, q0)  # (P, N)
-    score = ll if per_sequence else ll.sum(dim=1, keepdim=True)  # (P, cols)
-    best = score.argmax(dim=0)  # (cols,)
-    raw = torch.stack([torch.logit(ga[best, 0]), gb[best, 0].log()]).requires_grad_(True)
-    opt = torch.optim.LBFGS([raw], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        opt.zero_grad()
-        alpha, beta = _to_params(raw)
-        nll = -rw_log_likelihood(acts, rews, num_actions, alpha[None], beta[None], q0).sum()
-        nll.backward()
-        return nll
-
-    opt.step(closure)
+    grid = torch.stack([torch.logit(ga.reshape(-1, 1)), gb.reshape(-1, 1).log()])  # (2, P, 1)
     with torch.no_grad():
-        alpha, beta = _to_params(raw)
+        best = nll(grid).argmin(dim=0)  # (C,)
+    raw = grid[:, best, 0]  # (2, C)
+    # Candidate step lengths 1, 1/2, ..., 1/512 and 0 (stay): the best is kept per column.
+    lengths = torch.cat([2.0 ** -torch.arange(10.0), torch.zeros(1)]).to(dev, torch.float64)
+    for _ in range(steps):
+        r = raw.detach().requires_grad_(True)
+        f = nll(r[:, None])[0]  # (C,)
+        (g,) = torch.autograd.grad(f.sum(), r, create_graph=True)  # (2, C)
+        if float(g.detach().abs().max()) < grad_tol:
+            break
+        # Columns are independent, so d(sum_c g_i,c)/d raw is row i of every column's Hessian.
+        rows = [torch.autograd.grad(g[i].sum(), r, retain_graph=i == 0)[0] for i in range(2)]
+        direction = _newton_step(g.detach(), torch.stack(rows))  # (2, C)
+        cand = raw[:, None] + lengths[None, :, None] * direction[:, None]  # (2, S, C)
+        with torch.no_grad():
+            best_f, pick = nll(cand).min(dim=0)  # (C,)
+        raw = cand.gather(1, pick[None, None].expand(2, 1, -1))[:, 0]
+        gain = f.detach() - best_f  # >= 0: staying put is a candidate
+        if float(gain.max()) <= 1e-12 * (1.0 + float(best_f.abs().max())):
+            break  # converged to rounding in every column
+    alpha, beta = _to_params(raw.detach())
     alpha, beta = alpha.float(), beta.float()
     return (alpha, beta) if per_sequence else (alpha[0], beta[0])

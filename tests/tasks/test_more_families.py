@@ -16,7 +16,7 @@ B = 16
 
 def _small(name: str):
     """The family with short episodes, to keep the tests fast."""
-    kwargs = {"tabular_mdp": {"num_episodes": 2}, "markov_chain": {"num_trials": 12}}
+    kwargs = {"tabular_mdp": {"num_trials": 20}, "markov_chain": {"num_trials": 12}}
     return make_family(name, **kwargs.get(name, {}))
 
 

@@ -32,8 +32,8 @@ def test_value_iteration_by_hand():
 
 
 def test_prior_and_episode_structure():
-    family = TabularMDP(num_episodes=3)
-    assert family.num_trials == 30 and family.obs_dim == 11
+    family = TabularMDP(num_trials=30)
+    assert family.num_episodes == 3 and family.obs_dim == 11
     latent = family.sample_latent(500, torch.Generator().manual_seed(0))
     torch.testing.assert_close(latent.trans.sum(-1), torch.ones(500, 10, 5))
     assert abs(latent.mean_reward.mean().item() - 1.0) < 0.02  # N(1, 1), 25k draws
@@ -54,7 +54,7 @@ def test_prior_and_episode_structure():
 
 def test_regret_sums_to_the_value_gap():
     """Performance difference: E[sum of per-trial regret] = E[V*(s_0)] - E[return] per episode."""
-    family = TabularMDP(num_episodes=1)
+    family = TabularMDP(num_trials=10)
     n = 4000
     latent = family.sample_latent(n, stream_generator(0, "eval"))
     traj = rollout(
@@ -73,6 +73,46 @@ def test_regret_sums_to_the_value_gap():
     # Both estimate the same expectation; their paired difference has mean 0.
     assert abs(diff.mean().item()) < 3 * diff.std().item() / n**0.5
     assert (traj.regret >= 0).all()
+
+
+def test_last_episode_cut_short():
+    """num_trials=13, horizon=10: a full episode, then one of 3 steps planned as such."""
+    family = TabularMDP(num_trials=13)
+    assert family.num_episodes == 2
+    left = family.steps_left(torch.arange(13))
+    assert left.tolist() == [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 3, 2, 1]
+    n = 2000
+    latent = family.sample_latent(n, stream_generator(0, "eval"))
+    traj = rollout(
+        family,
+        latent,
+        RandomPolicy(),
+        stream_generator(1, "eval"),
+        torch.Generator().manual_seed(3),
+    )
+    flags = traj.inputs[:, :, family.num_states]
+    assert torch.equal(flags[0], torch.tensor([1.0] + [0.0] * 9 + [1.0, 0.0, 0.0]))
+    # Performance difference on the cut episode: its regret sums to V*_3(s_10) - return.
+    s10 = traj.inputs[:, 10, :10].argmax(1)
+    q = finite_horizon_q(latent.trans, latent.mean_reward, family.horizon)
+    v3 = q[torch.arange(n), 2, s10].max(-1).values
+    diff = traj.regret[:, 10:].sum(1) - (v3 - traj.expected_rewards[:, 10:].sum(1))
+    assert abs(diff.mean().item()) < 3 * diff.std().item() / n**0.5
+    # The oracle plans for the 3 steps left (not 10), so it has no regret there either. The
+    # restart state is drawn the same way whatever the actions, so it starts in s_10 too.
+    oracle = rollout(
+        family,
+        latent,
+        family.references()["oracle"],
+        stream_generator(1, "eval"),
+        torch.Generator(),
+    )
+    assert torch.allclose(oracle.regret, torch.zeros_like(oracle.regret), atol=1e-5)
+    assert torch.equal(oracle.inputs[:, 10, :10].argmax(1), s10)
+    rows = torch.arange(n)
+    best3, best10 = q[rows, 2, s10].argmax(-1), q[rows, 9, s10].argmax(-1)
+    assert torch.equal(oracle.actions[:, 10], best3)
+    assert (best3 != best10).any()  # planning for 10 steps would act differently
 
 
 def test_psrl_learns_across_episodes():
@@ -97,3 +137,5 @@ def test_bad_parameters_are_named():
         TabularMDP(num_actions=1)
     with pytest.raises(ValueError, match="horizon"):
         TabularMDP(horizon=0)
+    with pytest.raises(ValueError, match="num_trials=0"):
+        TabularMDP(num_trials=0)

@@ -136,6 +136,12 @@ def test_common_random_numbers_whatever_the_action(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_mode_yields_the_right_tasks(name: str, mode: str, k: int | None) -> None:
     family = build(name)
+    count = family.num_distinct_tasks()
+    if mode == "pool" and count is not None and count < k:
+        # A finite prior cannot fill the pool with distinct tasks: refused, naming pool_size.
+        with pytest.raises(ValueError, match=f"pool_size={k}"):
+            TaskDistribution(family, mode=mode, pool_size=k, seed=3)
+        return
     dist = TaskDistribution(family, mode=mode, pool_size=k, seed=3)
     g = stream_generator(3, "train")
     draws = [dist.sample(B, g) for _ in range(4)]
@@ -145,6 +151,7 @@ def test_mode_yields_the_right_tasks(name: str, mode: str, k: int | None) -> Non
         assert torch.unique(rows, dim=0).shape[0] == 1
         assert torch.equal(rows[0], latent_rows(dist.pool)[0])
     elif mode == "pool":
+        # A pool holds k distinct tasks, even when the prior repeats tasks often.
         assert num_distinct(dist.pool) == k
         # 256 draws from 3 tasks: each appears (a miss has probability below 1e-44).
         assert torch.unique(rows, dim=0).shape[0] == k
@@ -167,12 +174,32 @@ def test_mode_yields_the_right_tasks(name: str, mode: str, k: int | None) -> Non
 def test_heldout_never_a_training_task(name: str, mode: str, k: int | None) -> None:
     family = build(name)
     dist = TaskDistribution(family, mode=mode, pool_size=k, seed=5)
+    count = family.num_distinct_tasks()
+    if count is not None and count <= dist.pool_size:
+        # The pool holds every task: no held-out task exists, and heldout says so.
+        with pytest.raises(ValueError, match="pool_size"):
+            dist.heldout(512, stream_generator(5, "eval"))
+        return
     held = latent_rows(dist.heldout(512, stream_generator(5, "eval")))
     pool = latent_rows(dist.pool)
     assert not (held[:, None] == pool[None]).all(-1).any()
     # Disjoint streams: the held-out batch is not the training batch of the same seed.
     train = latent_rows(TaskDistribution(family).sample(512, stream_generator(5, "train")))
     assert not torch.equal(held, train)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_num_distinct_tasks_is_honest(name: str) -> None:
+    """None claims a continuous prior (draws all differ); a count bounds the distinct draws."""
+    family = build(name)
+    for prior in family.priors:
+        count = family.num_distinct_tasks(prior)
+        rows = latent_rows(family.sample_latent(256, torch.Generator().manual_seed(0), prior))
+        distinct = torch.unique(rows, dim=0).shape[0]
+        if count is None:
+            assert distinct == 256, prior
+        else:
+            assert isinstance(count, int) and 1 <= distinct <= count, prior
 
 
 @pytest.mark.parametrize("name", NAMES)
