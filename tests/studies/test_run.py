@@ -139,7 +139,7 @@ def test_sigterm_then_resume_finishes_with_same_updates(tmp_path: Path) -> None:
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
     assert 0 < ck["loop"]["update"] < updates and not ck["final"]
     assert not (tmp_path / "metrics.json").exists()
-    done = subprocess.run([*args, "resume=true"], env=env, capture_output=True, timeout=120)
+    done = subprocess.run([*args, "resume=true"], env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["train"]["env_steps"] == updates * 8 * 12
