@@ -88,7 +88,7 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     device: str = "auto"
-    threads: int | None = None  # torch CPU threads (None: torch's default); 1 for parallel sweeps
+X
     resume: bool = False
     force: bool = False  # rerun even if the run directory holds a finished run
     checkpoint_every: int = 200
