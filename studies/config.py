@@ -88,7 +88,9 @@ class RunConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     device: str = "auto"
-X
+    # torch CPU threads: at these batch sizes a second thread gains nothing on the CPU, and
+    # under load (or beside parallel sweep jobs) it costs up to 10x; None = torch's default.
+    threads: int | None = 1
     resume: bool = False
     force: bool = False  # rerun even if the run directory holds a finished run
     checkpoint_every: int = 200
