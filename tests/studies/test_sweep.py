@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from studies.config import memory_flag, validate
+from studies.run import CONFIG_DIR
 from studies.sweep import canonical_job, dedupe_jobs
 
 
@@ -62,31 +63,42 @@ def test_three_conditions_grid_size(make_cfg) -> None:
     assert len(dedupe_jobs(jobs)) == 2 * 3 * (3 * 14 + 7)
 
 
-@pytest.mark.parametrize("study", ["three_conditions", "three_conditions_quick"])
-def test_study_jobs_compose_and_validate(make_cfg, study) -> None:
-    """Every deduplicated job of the study composes, validates and builds its objects."""
-    cfg = make_cfg(f"study={study}")
-    params = cfg.hydra.sweeper.params if "hydra" in cfg else None
-    assert params is None or params  # the hydra node is not returned by compose
-    from hydra import compose, initialize_config_dir
-
-    from studies.run import CONFIG_DIR
-
+def _sweep_jobs(study: str) -> list[list[str]]:
+    """The deduplicated jobs of a study, from its Hydra sweeper params."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         full = compose(config_name="config", overrides=[f"study={study}"], return_hydra_config=True)
     sweep = full.hydra.sweeper.params
     axes = [[f"{k}={v}" for v in str(vals).split(",")] for k, vals in sweep.items()]
-    jobs = dedupe_jobs([list(j) for j in itertools.product(*axes)])
+    return dedupe_jobs([list(j) for j in itertools.product(*axes)])
+
+
+def test_quick_study_is_the_full_grid_with_fewer_seeds() -> None:
+    full = {tuple(j) for j in _sweep_jobs("three_conditions")}
+    quick = _sweep_jobs("three_conditions_quick")
+    assert quick and {tuple(j) for j in quick} <= full
+    assert len(quick) < len(full)
+
+
+def test_study_jobs_compose_and_validate() -> None:
+    """Every distinct job of the study composes, validates and builds its objects.
+
+    Seeds do not change the composition, so each job is composed once, for seed 0.
+    """
+    jobs = {
+        tuple(j for j in job if not j.startswith("seed="))
+        for job in _sweep_jobs("three_conditions")
+    }
     built = set()
-    for job in jobs:
-        job_cfg = make_cfg(f"study={study}", *job)
-        validate(job_cfg)
-        key = (job_cfg.task.name, job_cfg.arch.name)
-        if key not in built:  # instantiating each task x arch once is enough
-            family = instantiate(job_cfg.task.family)
-            core = instantiate(job_cfg.arch.core)(
-                input_dim=family.input_dim, memory=memory_flag(job_cfg)
-            )
-            assert core.out_dim > 0
-            built.add(key)
-    assert len(built) == len(sweep.task.split(",")) * len(sweep.arch.split(","))
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        for job in sorted(jobs):
+            cfg = compose(config_name="config", overrides=["study=three_conditions", *job])
+            validate(cfg)
+            key = (cfg.task.name, cfg.arch.name)
+            if key not in built:  # instantiating each task x arch once is enough
+                family = instantiate(cfg.task.family)
+                core = instantiate(cfg.arch.core)(
+                    input_dim=family.input_dim, memory=memory_flag(cfg)
+                )
+                assert core.out_dim > 0
+                built.add(key)
+    assert len(built) == 2 * 4
