@@ -19,10 +19,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest
+	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
-	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -m slow
+	WANDB_MODE=disabled MPLBACKEND=Agg $(BIN)/python -m pytest -q -m slow
 
 study: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/mesalab-run -m study=$(STUDY) hydra/launcher=local_parallel
