@@ -62,6 +62,8 @@ class EvalConfig:
     curve_tasks: int = 200
     every: int = 100  # emergence-curve evaluation every N updates (0 = off)
     greedy: bool = False  # act by argmax instead of sampling the policy (reported as such)
+    ood_tasks: int = 200  # tasks per out-of-distribution prior (0 = no OOD evaluation)
+    location_tasks: int = 500  # held-out tasks for the location-learning index (0 = off)
 
 
 @dataclass
@@ -159,8 +161,11 @@ def validate(cfg: DictConfig) -> None:
     for name in ("num_tasks", "curve_tasks"):
         if e[name] < 1:
             _fail(f"eval.{name}", e[name], ">= 1")
-    if e.every < 0:
-        _fail("eval.every", e.every, ">= 0")
+    for name in ("every", "ood_tasks"):
+        if e[name] < 0:
+            _fail(f"eval.{name}", e[name], ">= 0")
+    if e.location_tasks == 1 or e.location_tasks < 0:
+        _fail("eval.location_tasks", e.location_tasks, "0 (off) or >= 2")
     if cfg.device not in ("auto", "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
         _fail("device", cfg.device, "auto, cpu, cuda or cuda:N")
     if cfg.logger.kind not in ("wandb", "none"):

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from archs.base import Learner
-from studies.action_heads import action_head
+from studies.action_heads import DiscreteHead, action_head
 from tasks.base import TaskFamily
 from tasks.rollout import Policy, StepContext
 
@@ -27,6 +27,7 @@ class LearnerPolicy(Policy):
         self.learner, self.greedy, self.explore = learner, greedy, explore
         self.head: Any = None
         self.deterministic = greedy
+        self.last_output: Any = None  # the heads at the last step acted (for analyses)
 
     def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Any:
         """Fresh memory for a batch of episodes."""
@@ -38,4 +39,18 @@ class LearnerPolicy(Policy):
         """One forward step (T = 1) with the carried memory."""
         out, memory = self.learner(ctx.inputs[:, None, :], pstate)  # (B, 1, D) in
         step = type(out)(**{k: v[:, 0] for k, v in vars(out).items()})  # drop T
+        self.last_output = step
         return self.head.act(step, generator, self.deterministic), memory
+
+    def action_probs(self) -> Tensor | None:
+        """Probabilities of the discrete actions at the last step acted, (B, A).
+
+        What the policy sampled from (one-hot of the argmax when greedy); ``None`` for
+        prediction families, whose action is the prediction itself.
+        """
+        if self.last_output is None or not isinstance(self.head, DiscreteHead):
+            return None
+        logits = self.last_output.logits
+        if self.deterministic:
+            return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float()
+        return torch.softmax(logits.float(), dim=-1)

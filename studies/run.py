@@ -34,7 +34,13 @@ from studies.config import (
     register_resolvers,
     validate,
 )
-from studies.evaluate import curve_of, evaluate_learner, freeze_and_evaluate, heldout_tasks
+from studies.evaluate import (
+    curve_of,
+    evaluate_learner,
+    freeze_and_evaluate,
+    heldout_tasks,
+    summary_scalars,
+)
 from studies.load import build_objects
 from studies.loop import LoopState, TrainingDiverged, train
 from studies.plots import plot_curves
@@ -54,6 +60,8 @@ METRIC_KEYS = (
     "eval",
     "references",
     "frozen",
+    "location",
+    "ood",
 )
 
 
@@ -236,8 +244,17 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         raise SystemExit(f"interrupted at update {state.update}; resume with resume=true")
 
     save_checkpoint(ckpt_path, payload(final=True))
+    e = cfg.eval
     result = freeze_and_evaluate(
-        learner, family, dist, cfg.eval.num_tasks, cfg.seed, cfg.eval.greedy, device
+        learner,
+        family,
+        dist,
+        e.num_tasks,
+        cfg.seed,
+        e.greedy,
+        device,
+        ood_tasks=e.ood_tasks,
+        location_tasks=e.location_tasks,
     )
     metrics = {
         "task": cfg.task.name,
@@ -254,6 +271,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         "eval": result["eval"],
         "references": result["references"],
         "frozen": result["frozen"],
+        "location": result["location"],  # None without a training pool (related, trialwise)
+        "ood": result["ood"],
     }
     curves = {"learner": curve_of(result["eval"])}
     curves.update({k: curve_of(v) for k, v in result["references"].items()})
@@ -273,6 +292,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
             "eval/improvement": metrics["eval"]["improvement"],
             "eval/regret": metrics["eval"]["regret"],
             "eval/normalized_improvement": metrics["eval"]["normalized_improvement"],
+            **summary_scalars(result),
         },
         png,
     )

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from tasks.base import State, StepOut, TaskFamily, check
+
+#: reward probabilities are clamped this far from 0 and 1 inside log-likelihoods
+LOG_FLOOR = 1e-12
 
 Intervals = list[tuple[float, float]]
 
@@ -61,6 +65,12 @@ def sample_intervals(
     piece = torch.bucketize(u, ends, right=True).clamp(max=len(intervals) - 1)
     value = lows[piece] + (u - (ends[piece] - lengths[piece]))
     return value.clamp(0.0, 1.0).float()
+
+
+def gauss_legendre(lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of n-point Gauss-Legendre quadrature on [lo, hi] (weights sum to 1)."""
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    return lo + (hi - lo) * (nodes + 1.0) / 2.0, weights / 2.0
 
 
 @dataclass
@@ -123,3 +133,17 @@ class StationaryBandit(TaskFamily):
     def oracle_action(self, latent: BanditLatent, state: State) -> Tensor:
         """The arm with the highest reward probability."""
         return latent.probs.argmax(dim=1)
+
+    # --- discrete-posterior observer ---------------------------------------------------------
+    def log_likelihood(
+        self, candidates: BanditLatent, state: State, action: Tensor, out: StepOut
+    ) -> Tensor:
+        """Bernoulli log-likelihood of the reward under each candidate's p of the pulled arm."""
+        p = candidates.probs.T[action.long()].double()  # (K, A) -> (B, K)
+        p = p.clamp(LOG_FLOOR, 1.0 - LOG_FLOOR)
+        r = out.reward.double()[:, None]  # (B, 1)
+        return r * p.log() + (1.0 - r) * (1.0 - p).log()
+
+    def mixture_mean(self, candidates: BanditLatent, weights: Tensor, state: State) -> Tensor:
+        """Posterior mean reward probability of every arm, (B, A)."""
+        return weights.double() @ candidates.probs.double()

@@ -179,6 +179,43 @@ class TaskFamily(ABC):
 
         return {"oracle": OraclePolicy(), "random": RandomPolicy()}
 
+    # --- ideal observers (task location vs task learning) ----------------------------------
+    # A family that implements the two methods below supports the Bayes observer whose prior
+    # is a finite set of candidate tasks (``tasks.references.discrete_posterior``), e.g. the
+    # K tasks of a training pool. Both are batched over the B episodes and the K candidates.
+
+    def log_likelihood(
+        self, candidates: object, state: State, action: Tensor, out: StepOut
+    ) -> Tensor:
+        """log p(the revealed feedback | candidate task k, state, action), (B, K)."""
+        raise NotImplementedError(f"{self.name} has no likelihood for a discrete posterior")
+
+    def mixture_mean(self, candidates: object, weights: Tensor, state: State) -> Tensor:
+        """Posterior mean under candidate weights (B, K) of what the observer acts on, (B, A).
+
+        Decision families: each action's expected reward (the observer is greedy on it);
+        prediction families: the Bayes prediction (the mixture's mean or predictive).
+        """
+        raise NotImplementedError(f"{self.name} has no mixture mean for a discrete posterior")
+
+    def prior_observer(self) -> Policy | None:
+        """The Bayes observer under this family's training prior, acting as the discrete one.
+
+        It acts like :class:`tasks.references.discrete_posterior.DiscretePosterior` does, so
+        the two differ only in their prior: greedy on the posterior mean reward (decisions),
+        the posterior predictive (predictions). ``None`` when the family has none.
+        """
+        return None
+
+    @property
+    def supports_discrete_posterior(self) -> bool:
+        """Whether the family implements ``log_likelihood`` and ``mixture_mean``."""
+        cls = type(self)
+        return (
+            cls.log_likelihood is not TaskFamily.log_likelihood
+            and cls.mixture_mean is not TaskFamily.mixture_mean
+        )
+
     # --- shared helpers --------------------------------------------------------------------
     @property
     def input_dim(self) -> int:

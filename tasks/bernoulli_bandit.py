@@ -82,6 +82,12 @@ class BernoulliBandit(StationaryBandit):
         }[prior]
         return BanditLatent(probs=lo + (hi - lo) * u)
 
+    def prior_observer(self) -> Policy:
+        """Greedy on every arm's exact posterior mean under the training prior."""
+        from tasks.references.discrete_posterior import ArmPosteriorGreedy
+
+        return ArmPosteriorGreedy()
+
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the exact DP policy when k = 2."""
         from tasks.references import bandit_references

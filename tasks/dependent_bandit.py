@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from tasks.bandit import (
@@ -37,6 +38,7 @@ from tasks.bandit import (
     StationaryBandit,
     check_unit_range,
     complement_intervals,
+    gauss_legendre,
     merge_intervals,
     sample_intervals,
 )
@@ -122,6 +124,37 @@ class DependentBandit(StationaryBandit):
         """Tasks from the named prior: probs (n, 2) with p2 = 1 - p1."""
         p1 = self.sample_p1(n, generator, prior)
         return BanditLatent(probs=torch.stack([p1, 1.0 - p1], dim=1))
+
+    def prior_quadrature(self) -> tuple[BanditLatent, torch.Tensor]:
+        """The training prior as weighted candidate tasks: (latent, log prior weights).
+
+        Exact for the discrete posterior: the two-point variants are their two tasks; the
+        uniform variant is Gauss-Legendre quadrature on [p_low, p_high] and on its mirror
+        (weight 1/2 each), whose n = T // 2 + 4 nodes integrate the likelihood
+        p^k (1 - p)^m (degree <= T) times p exactly.
+        """
+        if self.variant == "uniform":
+            n = self.num_trials // 2 + 4
+            ranges = [(self.p_low, self.p_high), (1.0 - self.p_high, 1.0 - self.p_low)]
+            if ranges[0] == ranges[1]:
+                ranges = ranges[:1]
+            parts = [gauss_legendre(lo, hi, n) for lo, hi in ranges]
+            p1 = np.concatenate([x for x, _ in parts])
+            w = np.concatenate([wt / len(parts) for _, wt in parts])
+        else:
+            lo, hi = VARIANTS[self.variant]
+            p1, w = np.array([lo, hi]), np.array([0.5, 0.5])
+        p1_t = torch.as_tensor(p1, dtype=torch.float32)
+        latent = BanditLatent(probs=torch.stack([p1_t, 1.0 - p1_t], dim=1))
+        return latent, torch.as_tensor(np.log(w), dtype=torch.float64)
+
+    def prior_observer(self) -> Policy:
+        """Greedy on the posterior mean of p1 under the training prior (exact quadrature)."""
+        from tasks.references.discrete_posterior import DiscretePosterior
+
+        obs = DiscretePosterior(*self.prior_quadrature())
+        obs.name = "family_prior"
+        return obs
 
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the exact Bayes-optimal rule."""

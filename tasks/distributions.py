@@ -26,12 +26,13 @@ from tasks.base import TaskFamily, batch_select, batch_size_of, check, index_bat
 
 MODES = ("related", "single", "pool", "trialwise")
 
-#: named random streams; each (seed, stream) pair seeds its own generator
-STREAMS = ("train", "eval", "pool", "policy")
+#: named random streams; each (seed, stream) pair seeds its own generator (``ood``: the tasks
+#: of the out-of-distribution test priors); new streams are appended, so old seeds stay put
+STREAMS = ("train", "eval", "pool", "policy", "ood")
 
 
 def stream_generator(seed: int, stream: str, device: str | torch.device = "cpu") -> torch.Generator:
-    """A generator for one named stream of a seed (``train``, ``eval``, ``pool``, ``policy``).
+    """A generator for one named stream of a seed (one of ``STREAMS``).
 
     Seeds are derived with numpy's ``SeedSequence`` from (seed, stream), so no two pairs share
     a generator: training, held-out evaluation, pool and policy randomness never coincide.

@@ -21,11 +21,18 @@ Priors: ``train`` (w_scale 1, the constructor's noise); ``large_w`` (w_scale 2);
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from tasks.base import State, StepOut, TaskFamily, check
+
+if TYPE_CHECKING:
+    from tasks.rollout import Policy
+
+#: the smallest label-noise variance a discrete posterior assumes (noiseless tasks)
+VAR_FLOOR = 1e-6
 
 
 @dataclass
@@ -126,6 +133,36 @@ class LinearRegression(TaskFamily):
     def oracle_action(self, latent: RegressionLatent, state: RegressionState) -> Tensor:
         """The noiseless target w . x, (B, 1)."""
         return (latent.w * state.x).sum(dim=1, keepdim=True)
+
+    # --- discrete-posterior observer ---------------------------------------------------------
+    def log_likelihood(
+        self, candidates: RegressionLatent, state: RegressionState, action: Tensor, out: StepOut
+    ) -> Tensor:
+        """Gaussian log-likelihood of y_t under each candidate's w and noise, (B, K).
+
+        A noiseless candidate gets a variance floor (``VAR_FLOOR``), so the posterior then
+        concentrates on the candidates nearest to the data instead of failing.
+        """
+        x, w = state.x.double(), candidates.w.double()
+        mean = x @ w.T  # (B, d) @ (d, K) -> (B, K)
+        var = (candidates.noise.double() ** 2).clamp_min(VAR_FLOOR)  # (K,)
+        y = out.feedback[:, :1].double()  # (B, 1)
+        return -0.5 * ((y - mean) ** 2 / var + torch.log(2 * torch.pi * var))
+
+    def mixture_mean(
+        self, candidates: RegressionLatent, weights: Tensor, state: RegressionState
+    ) -> Tensor:
+        """Posterior mean prediction: the posterior mean of w dotted with x_t, (B, 1)."""
+        w_mean = weights.double() @ candidates.w.double()  # (B, d)
+        return (w_mean * state.x.double()).sum(dim=1, keepdim=True)
+
+    def prior_observer(self) -> Policy:
+        """Ridge: the posterior mean of w under the Gaussian prior, Bayes-optimal."""
+        from tasks.references.regression_refs import RidgePolicy
+
+        obs = RidgePolicy()
+        obs.name = "family_prior"
+        return obs
 
     def references(self) -> dict:
         """Oracle, prior mean ("random"), least squares, ridge, GD, kNN, averaging."""

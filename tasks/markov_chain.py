@@ -24,12 +24,16 @@ chains: one example says a lot); ``flat`` alpha 10 (rows near uniform: little to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from tasks.base import State, StepOut, TaskFamily, check
 from tasks.sampling import sample_dirichlet
+
+if TYPE_CHECKING:
+    from tasks.rollout import Policy
 
 #: predictions are floored here before normalising
 PROB_FLOOR = 1e-6
@@ -157,6 +161,41 @@ class MarkovChain(TaskFamily):
     def oracle_action(self, latent: ChainLatent, state: ChainState) -> Tensor:
         """The true current row P(next | s), (B, S)."""
         return self.current_row(state)
+
+    # --- discrete-posterior observer ---------------------------------------------------------
+    def _check_fixed(self, candidates: ChainLatent) -> None:
+        """Candidates must not drift: a change point would redraw them from the prior."""
+        check(
+            bool((candidates.hazard == 0).all()),
+            "hazard",
+            float(candidates.hazard.max()),
+            "0 for a discrete posterior over fixed candidate chains",
+        )
+
+    def log_likelihood(
+        self, candidates: ChainLatent, state: ChainState, action: Tensor, out: StepOut
+    ) -> Tensor:
+        """Categorical log-likelihood of the revealed next state under each candidate, (B, K)."""
+        self._check_fixed(candidates)
+        nxt = out.feedback.argmax(dim=1)  # (B,)
+        p = candidates.trans[:, state.s, nxt]  # (K, B)
+        return p.T.double().clamp_min(1e-300).log()
+
+    def mixture_mean(self, candidates: ChainLatent, weights: Tensor, state: ChainState) -> Tensor:
+        """Posterior predictive of the next state: the mixture of the candidates' rows, (B, S)."""
+        self._check_fixed(candidates)
+        s = self.num_states
+        flat = candidates.trans.double().reshape(-1, s * s)  # (K, S*S)
+        mean = (weights.double() @ flat).reshape(-1, s, s)  # (B, S, S)
+        return mean[torch.arange(mean.shape[0], device=mean.device), state.s]
+
+    def prior_observer(self) -> Policy:
+        """The Bayesian bigram (exact without drift) or the change-point filter (with drift)."""
+        from tasks.references.markov_refs import BigramPolicy, ChangePointBigramPolicy
+
+        obs = BigramPolicy() if self.hazard == 0 else ChangePointBigramPolicy()
+        obs.name = "family_prior"
+        return obs
 
     def references(self) -> dict:
         """Oracle, uniform ("random"), unigram, Bayesian bigram, Bayes with change points."""

@@ -76,6 +76,10 @@ class BigramPolicy(Policy):
         row_counts = (ctx.obs.double()[:, :, None] * pstate).sum(dim=1)  # (B, S)
         return _dirichlet_predictive(row_counts, ctx.latent.alpha).float(), pstate
 
+    def posterior_mean(self, pstate: Tensor, ctx: StepContext) -> Tensor:
+        """Posterior mean of the whole transition matrix, flattened row-major, (B, S*S)."""
+        return _dirichlet_predictive(pstate, ctx.latent.alpha).flatten(1)
+
     def update(self, pstate: Tensor, ctx: StepContext, action: Tensor, out: StepOut) -> Tensor:
         """Count the transition current -> revealed next state."""
         return pstate + ctx.obs.double()[:, :, None] * out.feedback.double()[:, None, :]

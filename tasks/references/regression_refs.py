@@ -120,6 +120,12 @@ class RidgePolicy(HistoryRegressor):
         lam = (ctx.latent.noise.double() / ctx.latent.w_scale.double()) ** 2
         return ridge_weights(hist.x, hist.y, lam)
 
+    def posterior_mean(self, pstate: History, ctx: StepContext) -> Tensor:
+        """The posterior mean of w (the probes' target), (B, d); the prior mean 0 at first."""
+        if pstate.n == 0:
+            return pstate.x.new_zeros(pstate.x.shape[0], pstate.x.shape[2])
+        return self.weights(pstate, ctx)
+
 
 class GradientDescentPolicy(HistoryRegressor):
     """``steps`` steps of gradient descent on 1/2 ||Xw - y||^2 from w = 0.
