@@ -16,6 +16,7 @@ TINY = [
     "training.batch_size=8",
     "eval.num_tasks=16",
     "eval.curve_tasks=8",
+    "eval.ood_tasks=8",
     "eval.every=0",
     "logger=none",
     "progress=false",
