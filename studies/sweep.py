@@ -4,7 +4,10 @@ Two combinations coincide when:
 - the arch has no memory (``has_memory: false``, e.g. ``ffn``): memory on and off are the
   same network, so memory is forced off;
 - ``training=none``: the weights are never trained, so the training distribution cannot
-  matter; only ``related`` is kept.
+  matter; only ``related`` is kept;
+- a distribution other than ``pool`` ignores ``condition.pool_size``, so a study may sweep
+  ``condition.distribution: pool,related`` against a list of pool sizes and get ``related``
+  (K = infinity) once.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def canonical_job(job: list[str]) -> list[str]:
     if d.get("training") == "none":
         if "condition.distribution" in d:
             d["condition.distribution"] = "related"
+        d.pop("condition.pool_size", None)
+    if d.get("condition.distribution", "pool") != "pool":
         d.pop("condition.pool_size", None)
     return [f"{k}={v}" for k, v in d.items()]
 
