@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from analysis.conditions import summary_lines, verdicts
+from analysis.diversity import diversity_blocks, ood_blocks
 from analysis.report_figures import curves_figure, improvement_figure, slug
 from analysis.sweep import (
     SKIP_REF_REGRET,
@@ -150,6 +151,7 @@ def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Pat
         ("img", "figures/improvement.png", "post-freeze improvement per arch x condition"),
         results_table(groups, runs),
     ]
+    blocks += diversity_blocks(groups, figs) + ood_blocks(groups)
     blocks += [
         ("h", 2, "Curves against the references"),
         (

@@ -256,6 +256,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
                 [v["regret"] if v else None for v in rv],
                 [v.get("regret_ci95") if v else None for v in rv],
             )
+        st.update(location_ood_stats(rs))
         if ideal:
             ratios = [
                 e["regret"] / r.metrics["references"][ideal]["regret"]
@@ -268,9 +269,46 @@ def group_runs(runs: list[Run]) -> list[Group]:
     return sorted(out, key=lambda g: condition_order(g.key))
 
 
+def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
+    """Location index, its observers' improvements and OOD ``kept`` ratios, over seeds.
+
+    Keys: ``location_index``, ``<observer>.observer_improvement`` (``train_prior``,
+    ``family_prior``), ``ood.<prior>.improvement`` and ``ood.<prior>.kept``; present only
+    where some run has them (older runs and related training have no index).
+    """
+    st: dict[str, Stat] = {}
+    locs = [r.metrics.get("location") or {} for r in runs]
+    if any(loc.get("index") is not None for loc in locs):
+        st["location_index"] = aggregate(
+            [loc.get("index") for loc in locs], [loc.get("index_ci95") for loc in locs]
+        )
+    for obs in ("train_prior", "family_prior"):
+        vals = [(loc.get("observers") or {}).get(obs) for loc in locs]
+        if any(vals):
+            st[f"{obs}.observer_improvement"] = aggregate(
+                [v["improvement"] if v else None for v in vals],
+                [v.get("improvement_ci95") if v else None for v in vals],
+            )
+    oods = [r.metrics.get("ood") or {} for r in runs]
+    for prior in dict.fromkeys(p for o in oods for p in o):
+        entries = [o.get(prior) or {} for o in oods]
+        st[f"ood.{prior}.improvement"] = aggregate(
+            [e.get("improvement") for e in entries], [e.get("improvement_ci95") for e in entries]
+        )
+        st[f"ood.{prior}.kept"] = aggregate([e.get("kept") for e in entries])
+        st[f"ood.{prior}.kept_vs_ideal"] = aggregate([e.get("kept_vs_ideal") for e in entries])
+    return st
+
+
 _ARCH_ORDER = {"lstm": 0, "gru": 1, "slot": 2, "ffn": 3, "transformer": 4}
 _TRAINING_ORDER = {"rl": 0, "supervised": 1, "none": 2}
 _DIST_ORDER = {"related": 0, "single": 1, "trialwise": 2}
+
+
+def _pool_size(distribution: str) -> int:
+    """K of ``poolK`` (so pools sort by size, not as strings); 0 otherwise."""
+    tail = distribution.removeprefix("pool")
+    return int(tail) if distribution.startswith("pool") and tail.isdigit() else 0
 
 
 def condition_rank(training: str, memory: bool, distribution: str) -> tuple:
@@ -285,6 +323,7 @@ def condition_rank(training: str, memory: bool, distribution: str) -> tuple:
         _TRAINING_ORDER.get(training, 9),
         training,
         _DIST_ORDER.get(distribution, 9),
+        _pool_size(distribution),
         distribution,
         not memory,
     )
@@ -323,6 +362,12 @@ def flat_row(run: Run) -> dict[str, Any]:
             row[f"ref_{name}_{k}"] = ref.get(k)
     for k, v in m.get("train", {}).items():
         row[f"train_{k}"] = v
+    loc = m.get("location") or {}
+    row["location_index"] = loc.get("index")
+    row["location_index_lo"], row["location_index_hi"] = loc.get("index_ci95") or (None, None)
+    for prior, entry in (m.get("ood") or {}).items():
+        for k in ("improvement", "kept", "kept_vs_ideal"):
+            row[f"ood_{prior}_{k}"] = entry.get(k)
     row["frozen_verified"] = m.get("frozen", {}).get("verified")
     row["overrides"] = " ".join(run.overrides)
     row["path"] = str(run.path)

@@ -1,0 +1,61 @@
+"""The task-diversity studies: their grids, and a sample of their jobs composes and validates."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from studies.config import validate
+from studies.run import CONFIG_DIR
+from studies.sweep import canonical_job, dedupe_jobs
+
+
+def sweep_jobs(study: str) -> list[list[str]]:
+    """The deduplicated jobs of a study, as the dedup sweeper would launch them."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        full = compose(config_name="config", overrides=[f"study={study}"], return_hydra_config=True)
+    axes = [
+        [f"{k}={v}" for v in str(vals).split(",")] for k, vals in full.hydra.sweeper.params.items()
+    ]
+    return dedupe_jobs([list(j) for j in itertools.product(*axes)])
+
+
+def test_related_ignores_pool_size() -> None:
+    assert canonical_job(["condition.distribution=related", "condition.pool_size=8"]) == [
+        "condition.distribution=related"
+    ]
+    assert "condition.pool_size=8" in canonical_job(
+        ["condition.distribution=pool", "condition.pool_size=8"]
+    )
+
+
+@pytest.mark.parametrize(
+    "study,ks,archs,seeds",
+    [
+        ("task_diversity_bandit", 11, 5, 3),
+        ("task_diversity_regression", 16, 5, 3),
+        ("task_diversity_quick", 5, 1, 2),
+    ],
+)
+def test_grid(study: str, ks: int, archs: int, seeds: int, make_cfg) -> None:
+    jobs = sweep_jobs(study)
+    assert len(jobs) == archs * (ks + 1) * seeds  # every K, plus related once
+    sizes = sorted({int(o.split("=")[1]) for j in jobs for o in j if "pool_size" in o})
+    assert sizes == [2**i for i in range(len(sizes))] or sizes == [1, 4, 16, 64, 1024]
+    # the smallest and the largest pool, and related, of the first arch compose and validate
+    arch = jobs[0][[o.startswith("arch=") for o in jobs[0]].index(True)]
+    picks = [j for j in jobs if arch in j and "seed=0" in j]
+    picks = [picks[0], picks[-2], picks[-1]] if len(picks) > 2 else picks
+    for job in picks:
+        cfg = make_cfg(f"study={study}", *job)
+        validate(cfg)
+        family = instantiate(cfg.task.family)
+        assert family.supports_discrete_posterior and family.prior_observer() is not None
+    if study == "task_diversity_regression":
+        assert (family.dim, family.num_trials, family.noise) == (8, 16, 0.5)
+        assert sizes[-1] == 2**15 and cfg.training.name == "supervised"
+    if study == "task_diversity_bandit":
+        assert sizes[-1] == 2**10 and cfg.training.name == "rl"
