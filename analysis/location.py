@@ -12,8 +12,14 @@ Teacher forcing: the network acts on held-out tasks; at every step both observer
 network's own history (its actions and the feedback it got) and say what they would do there,
 so the three are compared on the same histories. At each step the network's output v and the
 observers' a (training prior) and b (family prior) are vectors in action space: the
-prediction itself for prediction families; for decision families the probabilities the
-network sampled its action from, and each observer's greedy choice (uniform over tied arms).
+prediction itself for prediction families; for decision families the greedy choice, one-hot
+(uniform over tied arms): each observer's on its posterior mean reward, the network's on the
+probabilities it samples its action from. The network is compared by its preferred arm, not
+by its sampling probabilities, because the observers are greedy too, and because they
+disagree mostly near their decision boundaries, where any well-calibrated sampler is close to
+indifferent: probabilities would pull every network towards 1/A there, whichever prior it
+learned. (An observer indifferent between two arms is (1/2, 1/2), so a network that picks the
+other observer's arm there scores 2 at that step, and one that splits its picks evenly, 1.)
 
 The index is the least-squares position of v on the line from a to b, pooled over steps and
 tasks::
@@ -24,10 +30,10 @@ which is the per-step projection weighted by the observers' squared disagreement
 where they agree carry no weight (there the network cannot be told apart, and a per-step
 ratio would divide by zero). A network that acts exactly as one observer scores exactly 0 or
 1; one in between scores in between; values outside [0, 1] mean it goes past an observer
-(or away from both). For bandits the index is, over the steps where the observers choose
-differently, the probability of the family observer's arm (two arms). The 95% interval is a
-percentile bootstrap over tasks of the ratio of sums. With no disagreement at all (e.g. the
-observers coincide) the index is ``None``.
+(or away from both). For two arms and no ties the index is, over the steps where the
+observers choose differently, the fraction where the network prefers the family observer's
+arm. The 95% interval is a percentile bootstrap over tasks of the ratio of sums. With no
+disagreement at all (e.g. the observers coincide) the index is ``None``.
 
 For ``related`` (and ``trialwise``) training there is no pool: the training prior *is* the
 family prior, the two observers coincide, and no index is computed (``None``).
@@ -67,9 +73,9 @@ def step_vector(
 ) -> Tensor:
     """What ``policy`` did at one step, as a vector in action space, (B, A) float64.
 
-    Prediction families: the prediction (normalised on the simplex). Decision families: an
-    observer's greedy choice with ties split (from its ``posterior_mean``), else the
-    probabilities the policy sampled from (``action_probs``), else the one-hot action.
+    Prediction families: the prediction (normalised on the simplex). Decision families: the
+    greedy choice with ties split, on an observer's ``posterior_mean`` or on the probabilities
+    a learner samples from (``action_probs``); else the one-hot action taken.
     """
     b = action.shape[0]
     if family.kind == "prediction":
@@ -82,7 +88,7 @@ def step_vector(
         return greedy_vector(policy.posterior_mean(pstate, ctx).double())
     probs = policy.action_probs() if hasattr(policy, "action_probs") else None
     if probs is not None:
-        return probs.double()
+        return greedy_vector(probs.double())
     return torch.nn.functional.one_hot(action.long(), family.num_actions).double()
 
 

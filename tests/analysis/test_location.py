@@ -79,14 +79,26 @@ class Blend(Policy):
         return {k: o.update(pstate[k], ctx, action, out) for k, o in self.obs.items()}
 
 
-@pytest.mark.parametrize("name,make", FAMILIES[::2], ids=[f[0] for f in FAMILIES[::2]])
-def test_a_blend_scores_its_weight(name, make) -> None:
+@pytest.mark.parametrize("name,make", FAMILIES[2:], ids=[f[0] for f in FAMILIES[2:]])
+def test_a_blended_prediction_scores_its_weight(name, make) -> None:
     family, dist, latent = setup(make)
     loc = location_metrics(Blend(family, dist.pool, 0.7), family, dist, latent, seed=0)
-    # float32 predictions: agreement to rounding; decisions: exact probabilities
-    assert loc["index"] == pytest.approx(0.7, abs=1e-4)
+    assert loc["index"] == pytest.approx(0.7, abs=1e-4)  # float32 predictions: to rounding
     lo, hi = loc["index_ci95"]
     assert lo <= 0.7 + 1e-4 and hi >= 0.7 - 1e-4
+
+
+def test_a_sampling_policy_is_judged_by_its_preferred_arm() -> None:
+    """Sampling 30:70 between the observers' choices counts as preferring the 70 side."""
+    family, dist, latent = setup(FAMILIES[0][1])
+    loc = location_metrics(Blend(family, dist.pool, 0.3), family, dist, latent, seed=0)
+    assert loc["index"] == pytest.approx(0.0, abs=1e-9)
+    loc = location_metrics(Blend(family, dist.pool, 1.0), family, dist, latent, seed=0)
+    assert loc["index"] == pytest.approx(1.0, abs=1e-9)
+    # 70:30 towards the family observer: its arm wins except where the family observer is
+    # indifferent (then the blend leans to the training-prior observer's arm, scoring 0)
+    loc = location_metrics(Blend(family, dist.pool, 0.7), family, dist, latent, seed=0)
+    assert 0.5 < loc["index"] < 1.0
 
 
 def test_no_pool_no_index() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from studies.evaluate import summary_scalars
 from studies.run import run
 from tests.studies.conftest import TINY
 
@@ -34,3 +35,18 @@ def test_related_run_has_no_index_and_validation(make_cfg, tmp_path: Path) -> No
     assert set(m["ood"]) == {"large_w", "noisy", "noiseless"}
     with pytest.raises(ValueError, match="eval.location_tasks"):
         run(make_cfg(*TINY, "eval.location_tasks=1"), tmp_path / "bad")
+
+
+def test_wandb_summary_scalars() -> None:
+    result = {
+        "location": {"index": 0.4, "index_ci95": [0.3, 0.5]},
+        "ood": {"full": {"improvement": 0.1, "normalized_improvement": None, "kept": 0.5}},
+    }
+    assert summary_scalars(result) == {
+        "location/index": 0.4,
+        "location/index_lo": 0.3,
+        "location/index_hi": 0.5,
+        "ood/full/improvement": 0.1,
+        "ood/full/kept": 0.5,
+    }
+    assert summary_scalars({"location": None, "ood": {}}) == {}
