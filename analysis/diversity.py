@@ -3,7 +3,8 @@
 When a sweep holds ``pool(K)`` runs, the report plots against K (log2 axis), per arch:
 
 - the location-learning index (``analysis.location``: 0 = acts like the Bayes observer whose
-  prior is the K training tasks, 1 = like the family-prior one), with its 95% interval;
+  prior is the K training tasks, 1 = like the family-prior one): the mean over seeds, and
+  every run with its own 95% bootstrap interval over tasks (axis clipped to [-0.5, 1.5]);
 - the post-freeze improvement on held-out (never trained) tasks, next to what each observer
   itself achieves on those tasks (black: the training-prior observer, a curve in K; grey: the
   family-prior observer), and ``related`` training (K = infinity) as a dashed line.
@@ -60,6 +61,28 @@ def _series(gs: list[Group], key: str) -> tuple[list[float], list[float], list[t
     return xs, ys, err
 
 
+def _run_points(gs: list[Group], key: str) -> tuple[list[float], list[float], list[tuple]]:
+    """(K, value, (below, above)) of every run at finite K: its own value and interval."""
+    xs, ys, err = [], [], []
+    for g in gs:
+        k = pool_size_of(g.distribution)
+        if not math.isfinite(k):
+            continue
+        for r in g.runs:
+            if key == "location_index":
+                loc = r.metrics.get("location") or {}
+                value, ci = loc.get("index"), loc.get("index_ci95")
+            else:
+                value, ci = r.metrics["eval"].get(key), r.metrics["eval"].get(f"{key}_ci95")
+            if value is None:
+                continue
+            # spread the seeds a little along x so that their intervals do not overlap
+            xs.append(k * 2 ** (0.08 * (r.metrics["seed"] % 5 - 2)))
+            ys.append(value)
+            err.append((value - ci[0], ci[1] - value) if ci else (0.0, 0.0))
+    return xs, ys, err
+
+
 def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
     """Index and improvement against K, a row per (task, training, memory, variant)."""
     fig = Figure(figsize=(10.0, 3.4 * len(series)), layout="constrained")
@@ -71,12 +94,17 @@ def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
         for arch in archs:
             mine = [g for g in gs if g.arch == arch]
             for ax, stat in zip(row, ("location_index", "improvement"), strict=True):
-                xs, ys, err = _series(mine, stat)
+                xs, ys, _ = _series(mine, stat)
                 if xs:
-                    e = list(zip(*err, strict=True))
-                    ax.errorbar(
-                        xs, ys, yerr=e, marker="o", capsize=2, color=colors[arch], label=arch
-                    )
+                    label = f"{arch} (mean over seeds)"
+                    ax.plot(xs, ys, marker="o", color=colors[arch], label=label)
+                # every run with its own bootstrap interval over tasks: with few seeds a
+                # t-interval over seeds says little, the runs themselves say more
+                px, py, pe = _run_points(mine, stat)
+                if px:
+                    e = list(zip(*pe, strict=True))
+                    ax.errorbar(px, py, yerr=e, fmt=".", color=colors[arch], alpha=0.45,
+                                capsize=1.5, elinewidth=0.8)  # fmt: skip
             related = [g for g in mine if g.distribution == "related"]
             s = related[0].stats["improvement"] if related else None
             if s is not None and s.mean is not None:
@@ -100,6 +128,8 @@ def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
         row[0].axhline(0.0, color="black", linewidth=0.6)
         row[0].axhline(1.0, color="black", linewidth=0.6)
         row[0].set_ylabel("location (0) – learning (1) index")
+        lo, hi = row[0].get_ylim()
+        row[0].set_ylim(max(lo, -0.5), min(hi, 1.5))  # past the observers: clipped
         row[1].axhline(0.0, color="black", linewidth=0.6)
         row[1].set_ylabel("post-freeze improvement, unseen tasks")
         for ax in row:
