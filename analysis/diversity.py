@@ -156,13 +156,14 @@ def diversity_blocks(groups: list[Group], figs: Path) -> list[Block]:
     if not series:
         return []
     diversity_figure(series, figs / "task_diversity.png")
-    header = ["task", "arch", "training", "K", "seeds", "index [95%]", "improvement [95%]"]
+    header = ["task", "arch", "training", "K", "seeds", "index [95%]", "on line"]
+    header += ["improvement [95%]"]
     header += ["training-prior observer", "family-prior observer"]
     rows = []
     for gs in series.values():
         for g in sorted(gs, key=lambda g: (g.arch, pool_size_of(g.distribution))):
             k = pool_size_of(g.distribution)
-            stats = ["location_index", "improvement"]
+            stats = ["location_index", "location_on_line", "improvement"]
             stats += ["train_prior.observer_improvement", "family_prior.observer_improvement"]
             k_text = "inf" if math.isinf(k) else str(int(k))
             rows.append(
@@ -176,7 +177,9 @@ def diversity_blocks(groups: list[Group], figs: Path) -> list[Block]:
             "Index: where the frozen network's actions sit, teacher-forced on its own history "
             "on held-out tasks, between the Bayes observer whose prior is its K training tasks "
             "(0, task location) and the one whose prior is the whole family (1, task "
-            "learning); steps weighted by how much the observers disagree (analysis.location). "
+            "learning); steps weighted by how much the observers disagree (analysis.location); "
+            "on line: the share of the network's departure from the first observer that lies "
+            "along the line to the second (near 0: neither observer describes it). "
             "Related training (K = inf) has no index: its two observers coincide. Improvement "
             "is post-freeze on unseen tasks; the observer columns are each observer's own "
             "improvement on the same tasks.",

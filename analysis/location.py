@@ -35,6 +35,14 @@ observers choose differently, the fraction where the network prefers the family 
 arm. The 95% interval is a percentile bootstrap over tasks of the ratio of sums. With no
 disagreement at all (e.g. the observers coincide) the index is ``None``.
 
+The index is a position along the line from a to b; a network can also sit off that line,
+worse than both observers in other directions. ``on_line`` says how much of its departure
+from a lies along the line (1 - sum ||v - a - index (b - a)||^2 / sum ||v - a||^2): near 1 the
+two observers describe the network, near 0 neither does and the index says little. Also
+reported: ``dist_train_prior`` and ``dist_family_prior`` (mean squared distance per step to
+each observer), ``disagreement`` (mean ||b - a||^2 per step), ``informative_steps`` (the
+fraction of steps where the observers disagree at all) and ``index_by_trial``.
+
 For ``related`` (and ``trialwise``) training there is no pool: the training prior *is* the
 family prior, the two observers coincide, and no index is computed (``None``).
 """
@@ -179,9 +187,16 @@ def location_index(
         "dist_train_prior": float(((v - a) ** 2).sum(dim=-1).mean()),
         "dist_family_prior": float(((v - b) ** 2).sum(dim=-1).mean()),
     }
+    out["on_line"] = None
     if total > AGREE:
-        out["index"] = float(num.sum()) / total
+        index = float(num.sum()) / total
+        out["index"] = index
         out["index_ci95"] = ratio_bootstrap_ci(num.sum(dim=1), den.sum(dim=1), num_resamples, seed)
+        # How much of the network's departure from the training-prior observer lies along the
+        # line to the family-prior observer (1: the two observers span it; 0: neither does).
+        off = ((v - a - index * d) ** 2).sum()
+        base = ((v - a) ** 2).sum()
+        out["on_line"] = float(1 - off / base) if float(base) > AGREE else None
     per_t_den = den.sum(dim=0)
     per_t = num.sum(dim=0) / per_t_den.clamp_min(AGREE)
     out["index_by_trial"] = [

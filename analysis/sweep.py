@@ -272,7 +272,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
 def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
     """Location index, its observers' improvements and OOD ``kept`` ratios, over seeds.
 
-    Keys: ``location_index``, ``<observer>.observer_improvement`` (``train_prior``,
+    Keys: ``location_index``, ``location_on_line``, ``<observer>.observer_improvement`` (``train_prior``,
     ``family_prior``), ``ood.<prior>.improvement`` and ``ood.<prior>.kept``; present only
     where some run has them (older runs and related training have no index).
     """
@@ -282,6 +282,7 @@ def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
         st["location_index"] = aggregate(
             [loc.get("index") for loc in locs], [loc.get("index_ci95") for loc in locs]
         )
+        st["location_on_line"] = aggregate([loc.get("on_line") for loc in locs])
     for obs in ("train_prior", "family_prior"):
         vals = [(loc.get("observers") or {}).get(obs) for loc in locs]
         if any(vals):

@@ -84,6 +84,7 @@ def test_a_blended_prediction_scores_its_weight(name, make) -> None:
     family, dist, latent = setup(make)
     loc = location_metrics(Blend(family, dist.pool, 0.7), family, dist, latent, seed=0)
     assert loc["index"] == pytest.approx(0.7, abs=1e-4)  # float32 predictions: to rounding
+    assert loc["on_line"] == pytest.approx(1.0, abs=1e-4)  # a blend lies on the line
     lo, hi = loc["index_ci95"]
     assert lo <= 0.7 + 1e-4 and hi >= 0.7 - 1e-4
 
@@ -124,6 +125,9 @@ def test_index_ignores_steps_where_observers_agree() -> None:
     assert out["index"] == pytest.approx(0.25)
     assert out["informative_steps"] == pytest.approx(0.25)
     assert out["index_by_trial"][2] == pytest.approx(0.25) and out["index_by_trial"][0] is None
+    # where the observers agree the actor is far off their line: only its step-2 departure
+    # (0.5^2 per task) lies along it, out of 0.5^2 + 3 * 123^2
+    assert out["on_line"] == pytest.approx(0.5**2 / (0.5**2 + 3 * 123**2))
     same = location_index({"actor": v, "train_prior": a, "family_prior": a})
     assert same["index"] is None and same["index_ci95"] is None
 
