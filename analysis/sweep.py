@@ -272,9 +272,10 @@ def group_runs(runs: list[Run]) -> list[Group]:
 def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
     """Location index, its observers' improvements and OOD ``kept`` ratios, over seeds.
 
-    Keys: ``location_index``, ``location_on_line``, ``<observer>.observer_improvement`` (``train_prior``,
-    ``family_prior``), ``ood.<prior>.improvement`` and ``ood.<prior>.kept``; present only
-    where some run has them (older runs and related training have no index).
+    Keys: ``location_index``, ``location_on_line``, ``<observer>.observer_improvement``
+    (``train_prior``, ``family_prior``), ``ood.<prior>.improvement``, ``ood.<prior>.kept``
+    and ``ood.<prior>.kept_vs_ideal``; present only where some run has them (older runs and
+    related training have no index).
     """
     st: dict[str, Stat] = {}
     locs = [r.metrics.get("location") or {} for r in runs]
