@@ -54,7 +54,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from analysis.metrics import CHUNK_SIZE, NUM_RESAMPLES, rollout_stats, summarize
+from analysis.metrics import NUM_RESAMPLES, rollout_stats, summarize
 from tasks.base import StepOut, TaskFamily, batch_size_of, check
 from tasks.distributions import TaskDistribution
 from tasks.references.discrete_posterior import pool_observer
@@ -64,8 +64,11 @@ from tasks.rollout import Policy, StepContext
 TIE_TOLERANCE = 1e-9
 #: squared disagreements below this are "the observers agree"
 AGREE = 1e-12
-#: cap on B x K entries of one chunk of the discrete posterior (bounds memory for large K)
-POSTERIOR_ELEMENTS = 1 << 21
+#: tasks per chunk of the location rollouts: fixed, so that every run of a sweep sees the same
+#: tasks and noise whatever its K (chunks draw their own noise, ``eval_generators``) ...
+LOCATION_CHUNK = 128
+#: ... unless the discrete posterior (chunk x K, float64) would pass this many entries
+POSTERIOR_ELEMENTS = 1 << 22
 #: observers of the index, in order: 0 and 1
 OBSERVERS = ("train_prior", "family_prior")
 
@@ -234,7 +237,7 @@ def location_metrics(
         return None
     check(batch_size_of(latent) >= 2, "location tasks", batch_size_of(latent), ">= 2")
     k = distribution.pool_size
-    chunk = max(1, min(CHUNK_SIZE, POSTERIOR_ELEMENTS // k))
+    chunk = max(1, min(LOCATION_CHUNK, POSTERIOR_ELEMENTS // k))
     shadow = ShadowPolicy(actor, observers, seed)
     rollout_stats(family, latent, shadow, seed, chunk_size=chunk)
     out = location_index(shadow.vectors(), seed, num_resamples)
