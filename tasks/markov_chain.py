@@ -163,6 +163,11 @@ class MarkovChain(TaskFamily):
         return self.current_row(state)
 
     # --- discrete-posterior observer ---------------------------------------------------------
+    @property
+    def supports_discrete_posterior(self) -> bool:
+        """Only without drift: a change point would redraw a candidate from the prior."""
+        return self.hazard == 0
+
     def _check_fixed(self, candidates: ChainLatent) -> None:
         """Candidates must not drift: a change point would redraw them from the prior."""
         check(

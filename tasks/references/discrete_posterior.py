@@ -74,7 +74,8 @@ class DiscretePosterior(Policy):
             family.supports_discrete_posterior,
             "task",
             family.name,
-            "a family with log_likelihood and mixture_mean (bandits, regression, Markov chains)",
+            "a family that supports a discrete posterior (supports_discrete_posterior: "
+            "bandits, linear regression, Markov chains without drift)",
         )
         dev = generator.device
         self.family = family

@@ -110,6 +110,13 @@ def test_no_pool_no_index() -> None:
         assert location_metrics(family.prior_observer(), family, dist, latent, seed=0) is None
 
 
+def test_no_index_for_drifting_chains() -> None:
+    family = MarkovChain(num_states=2, num_trials=6, hazard=0.1)
+    dist = TaskDistribution(family, "pool", pool_size=3, seed=0)
+    latent = dist.heldout(4, stream_generator(0, "eval"))
+    assert location_metrics(family.prior_observer(), family, dist, latent, seed=0) is None
+
+
 def test_greedy_vector_splits_ties() -> None:
     v = greedy_vector(torch.tensor([[0.5, 0.5], [0.7, 0.2], [0.1, 0.3]], dtype=torch.float64))
     assert v.tolist() == [[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]]

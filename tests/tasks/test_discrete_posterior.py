@@ -186,6 +186,6 @@ def test_family_observers_exist_and_unsupported_families_say_so() -> None:
 def test_drifting_chain_is_refused() -> None:
     family = MarkovChain(num_states=2, num_trials=5, hazard=0.1)
     dist = TaskDistribution(family, "pool", pool_size=2, seed=0)
-    with pytest.raises(ValueError, match="hazard"):
+    with pytest.raises(ValueError, match="without drift"):
         g = torch.Generator()
         rollout(family, dist.pool, DiscretePosterior(dist.pool), g, g)
