@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from studies.config import validate
-from studies.run import CONFIG_DIR
-from studies.sweep import canonical_job, dedupe_jobs
-
-
-def sweep_jobs(study: str) -> list[list[str]]:
-    """The deduplicated jobs of a study, as the dedup sweeper would launch them."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        full = compose(config_name="config", overrides=[f"study={study}"], return_hydra_config=True)
-    axes = [
-        [f"{k}={v}" for v in str(vals).split(",")] for k, vals in full.hydra.sweeper.params.items()
-    ]
-    return dedupe_jobs([list(j) for j in itertools.product(*axes)])
+from studies.sweep import canonical_job
+from tests.studies.test_sweep import _sweep_jobs
 
 
 def test_related_ignores_pool_size() -> None:
@@ -42,7 +29,7 @@ def test_related_ignores_pool_size() -> None:
     ],
 )
 def test_grid(study: str, ks: int, archs: int, seeds: int, make_cfg) -> None:
-    jobs = sweep_jobs(study)
+    jobs = _sweep_jobs(study)
     assert len(jobs) == archs * (ks + 1) * seeds  # every K, plus related once
     sizes = sorted({int(o.split("=")[1]) for j in jobs for o in j if "pool_size" in o})
     assert sizes[0] == 1 and all(k & (k - 1) == 0 for k in sizes)  # powers of 2 from 1
