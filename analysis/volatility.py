@@ -33,6 +33,8 @@ from tasks.rollout import Policy, StepContext, Trajectory
 PARAMS = ("alpha_stable", "alpha_volatile", "beta_stable", "beta_volatile")
 #: the policies fitted by default: the other references are not delta-rule learners
 DEFAULT_POLICIES = ("learner", "bayes_optimal", "rescorla_wagner")
+#: 95% quantile of chi-square with 2 degrees of freedom
+CHI2_2DF_95 = 5.991464547107979
 
 
 def block_rw_log_likelihood(
@@ -151,6 +153,7 @@ def fit_block_rates(
         ll_block = -float(_nll(acts, rews, vol, raw, False)) * acts.shape[0]
         ll_single = -float(_nll(acts, rews, vol, tied, True)) * acts.shape[0]
     single = _to_params(_expand(tied, True))
+    ll_random = acts.numel() * math.log(0.5)  # every choice a coin flip
     out: dict[str, Any] = {k: float(v) for k, v in zip(PARAMS, point.tolist(), strict=True)}
     out.update({f"{k}_ci95": [float(lo[i]), float(hi[i])] for i, k in enumerate(PARAMS)})
     out.update(
@@ -160,6 +163,10 @@ def fit_block_rates(
         beta_single=float(single[2]),
         log_likelihood=ll_block,
         log_likelihood_single=ll_single,
+        log_likelihood_random=ll_random,
+        # Likelihood-ratio test of the single-rate model against coin flips (chi2, 2 df, 5%):
+        # when values do not explain the choices, the learning rates are not identified.
+        identified=bool(2 * (ll_single - ll_random) > CHI2_2DF_95),
         num_tasks=int(acts.shape[0]),
     )
     return out
@@ -212,7 +219,8 @@ def plot_rates(results: dict[str, dict[str, Any]], outer_lr: float | None, path:
         ax.bar(xs, ys, 0.36, yerr=yerr, capsize=3, color=color, label=key.split("_")[1])
     if outer_lr is not None:
         ax.axhline(outer_lr, color="black", ls=":", lw=1.2, label=f"outer lr {outer_lr:g}")
-    ax.set_xticks(range(len(names)), names, fontsize=8)
+    labels = [n if results[n]["identified"] else f"{n}\n(not identified)" for n in names]
+    ax.set_xticks(range(len(names)), labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("fitted Rescorla-Wagner learning rate")
     ax.legend(fontsize=7)
@@ -252,6 +260,7 @@ def analyze(
             "alpha_volatile": r["alpha_volatile"],
             "ratio": r["alpha_ratio"],
             "ratio_ci95": r["alpha_ratio_ci95"],
+            "identified": r["identified"],
             "outer_lr": outer_lr,
         }
         for k, r in results.items()

@@ -37,7 +37,7 @@ def test_one_learning_rate_is_found_equal_in_both_blocks() -> None:
     t = trajs["rw"]
     res = fit(t)
     lo, hi = res["alpha_ratio_ci95"]
-    assert lo < 1 < hi
+    assert lo < 1 < hi and res["identified"]
     for key in ("alpha_stable", "alpha_volatile"):
         assert res[f"{key}_ci95"][0] < 0.3 < res[f"{key}_ci95"][1]
     # the single-rate model inside the fit is the one of tasks.references' fit
@@ -48,11 +48,14 @@ def test_one_learning_rate_is_found_equal_in_both_blocks() -> None:
 
 def test_bayes_filter_learns_faster_in_volatile_blocks(tmp_path) -> None:
     family, trajs = reference_trajectories("restless_bandit", N, seed=7)
-    out = analyze(trajs, family, out_dir=tmp_path, outer_lr=7e-4)
+    policies = ("learner", "bayes_optimal", "random")
+    out = analyze(trajs, family, out_dir=tmp_path, outer_lr=7e-4, policies=policies)
     bayes = out["policies"]["bayes_optimal"]
-    assert bayes["alpha_ratio_ci95"][0] > 1.0
-    assert set(out["policies"]) == {"bayes_optimal", "rescorla_wagner"}  # no learner here
+    assert bayes["alpha_ratio_ci95"][0] > 1.0 and bayes["identified"]
+    assert set(out["policies"]) == {"bayes_optimal", "random"}  # no learner here
     assert out["outer_lr"] == 7e-4 and (tmp_path / "volatility_rates.png").exists()
+    # coin flips: no values explain them, the learning rates are flagged as unidentified
+    assert not out["policies"]["random"]["identified"]
 
 
 def test_needs_both_kinds_of_block() -> None:
