@@ -55,9 +55,17 @@ def rollouts(loaded: LoadedRun, num_tasks: int, seed: int) -> dict[str, Trajecto
 
 
 def outer_learning_rate(loaded: LoadedRun) -> float | None:
-    """The optimizer's learning rate of the run (None when it never trained)."""
+    """The optimizer's initial learning rate of the run (None when it never trained)."""
     opt = loaded.cfg.training.get("optimizer")
     return float(opt.lr) if opt is not None and "lr" in opt else None
+
+
+def outer_schedule(loaded: LoadedRun) -> list[float] | None:
+    """[initial, final] learning rate of the run's linear decay (None when it never trained)."""
+    lr = outer_learning_rate(loaded)
+    if lr is None:
+        return None
+    return [lr, lr * float(loaded.cfg.training.get("lr_final_fraction", 1.0))]
 
 
 def analyze_run(
@@ -80,6 +88,7 @@ def analyze_run(
         "seed": seed,
         "num_tasks": num_tasks,
         "greedy": bool(cfg.eval.greedy),
+        "outer_lr_schedule": outer_schedule(loaded),
         **result,
     }
     (out / "analysis.json").write_text(json.dumps(_finite(result), indent=1))

@@ -218,7 +218,9 @@ def plot_rates(results: dict[str, dict[str, Any]], outer_lr: float | None, path:
         yerr = [[max(e[0], 0.0) for e in err], [max(e[1], 0.0) for e in err]]
         ax.bar(xs, ys, 0.36, yerr=yerr, capsize=3, color=color, label=key.split("_")[1])
     if outer_lr is not None:
-        ax.axhline(outer_lr, color="black", ls=":", lw=1.2, label=f"outer lr {outer_lr:g}")
+        ax.axhline(
+            outer_lr, color="black", ls=":", lw=1.2, label=f"outer lr {outer_lr:g} (initial)"
+        )
     labels = [n if results[n]["identified"] else f"{n}\n(not identified)" for n in names]
     ax.set_xticks(range(len(names)), labels, fontsize=8)
     ax.set_yscale("log")

@@ -49,6 +49,8 @@ def test_run_then_analyze(task: str, tmp_path: Path, capsys) -> None:
     assert "learner" in result["policies"]
     if name == "volatility":  # reported next to the fitted in-context rates
         assert result["outer_lr"] == 3e-3
+    # the default training decays the learning rate linearly to 0
+    assert result["outer_lr_schedule"][1] == 0.0
     printed = capsys.readouterr().out
     assert "learner" in printed and f"{name} analysis of {task}" in printed
 
