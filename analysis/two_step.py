@@ -12,9 +12,14 @@ coefficient.
 Akam et al. (2015) showed that a model-free agent that performs well also shows a positive
 interaction in the raw analysis: after a common transition a rewarded choice is usually the
 *correct* one (it leads commonly to the currently good state) and a correct choice is
-repeated more often whatever happened. Their remedy is a fourth predictor, ``correct``
-(+1 when the choice on trial t led commonly to the good state of trial t). Both indices are
-reported: ``raw`` (three predictors) and ``corrected`` (with ``correct``).
+repeated more often whatever happened. Their remedy is a further predictor, ``correct``
+(+1 when the choice on trial t led commonly to the good state of trial t); here it left a
+residual interaction for the ``model_free`` reference, so the corrected model also has
+``reward x correct``. Then it is exact for a model-free agent: given the choice and the good
+state, the transition and the reward of trial t are independent of everything the agent knew
+before, so its stay probability depends on (reward, correct) only, which the corrected model
+spans, and the interaction coefficient is 0 in expectation. Both indices are reported:
+``raw`` (reward, transition, interaction) and ``corrected`` (plus correct, reward x correct).
 
 Intervals are percentile bootstraps over tasks (episodes are the independent units). Every
 predictor is binary, so the regression depends on the data only through stay counts in 8
