@@ -8,7 +8,7 @@ depends on the block of the trial being learned from), so no block starts from s
 An ideal observer learns faster when the world changes faster: the Bayes filter's fitted
 alpha_v exceeds its alpha_s. A frozen network whose activations implement a learning
 algorithm should show the same split, while its *weights* learned at the outer optimizer's
-fixed rate (``training.optimizer.lr``, reported next to the fit): the "two learning rates".
+rate (``training.optimizer.lr``, reported next to the fit): the "two learning rates".
 
 Intervals: Wald intervals from the cluster-robust (sandwich) covariance with tasks as
 clusters, which is what a bootstrap over tasks approximates, for the cost of one fit (a
