@@ -14,6 +14,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from analysis.figures import save_figure
 from analysis.resample import bootstrap_weights, mean_with_ci
 from tasks.base import TaskFamily, check
 from tasks.rollout import Trajectory
@@ -59,9 +60,7 @@ def plot_accuracy(results: dict[str, dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path)
 
 
 def analyze(

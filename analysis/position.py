@@ -14,6 +14,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from analysis.figures import save_figure
 from analysis.resample import bootstrap_weights, mean_with_ci, ratio_with_ci
 from tasks.base import TaskFamily, check
 from tasks.rollout import Trajectory
@@ -91,9 +92,7 @@ def plot_position(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, ncol=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path)
 
 
 def analyze(

@@ -38,6 +38,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from analysis.figures import save_figure
 from analysis.resample import bootstrap_weights, percentile_ci
 from tasks.base import TaskFamily, check
 from tasks.rollout import Trajectory
@@ -172,9 +173,7 @@ def plot_stays(results: dict[str, dict[str, Any]], path: Path) -> Path:
         ax.title.set_fontsize(8)
     axes[0].set_ylabel("P(stay)")
     axes[0].legend(fontsize=7, title="transition", title_fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path)
 
 
 def analyze(

@@ -25,6 +25,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from analysis.figures import save_figure
 from tasks.base import StepOut, TaskFamily, check
 from tasks.references.rescorla_wagner import BETA_MAX, BETA_MIN, rw_update
 from tasks.rollout import Policy, StepContext, Trajectory
@@ -226,9 +227,7 @@ def plot_rates(results: dict[str, dict[str, Any]], outer_lr: float | None, path:
     ax.set_yscale("log")
     ax.set_ylabel("fitted Rescorla-Wagner learning rate")
     ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path)
 
 
 def analyze(
