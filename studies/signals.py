@@ -57,8 +57,10 @@ class A2C(Signal):
         entropy_coef: float = 0.05,
         entropy_final: float | None = None,
         normalize_advantages: bool = False,
+        gae_lambda: float = 1.0,
     ) -> None:
         check(0.0 <= gamma <= 1.0, "training.signal.gamma", gamma, "in [0, 1]")
+        check(0.0 <= gae_lambda <= 1.0, "training.signal.gae_lambda", gae_lambda, "in [0, 1]")
         check(value_coef >= 0, "training.signal.value_coef", value_coef, ">= 0")
         check(entropy_coef >= 0, "training.signal.entropy_coef", entropy_coef, ">= 0")
         if entropy_final is not None:
@@ -66,6 +68,7 @@ class A2C(Signal):
         self.gamma, self.value_coef = gamma, value_coef
         self.entropy_coef, self.entropy_final = entropy_coef, entropy_final
         self.normalize_advantages = normalize_advantages
+        self.gae_lambda = gae_lambda
 
     def entropy_weight(self, progress: float) -> float:
         """Linear anneal from ``entropy_coef`` to ``entropy_final`` (constant when None)."""
@@ -76,10 +79,25 @@ class A2C(Signal):
     def loss(
         self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
     ) -> tuple[Tensor, dict[str, float]]:
-        """Policy gradient with advantages G_t - V(h_t), value regression, entropy bonus."""
-        returns = discounted_returns(traj.rewards, self.gamma)  # (B, T)
+        """Policy gradient with GAE(gamma, lambda) advantages, value regression, entropy bonus.
+
+        With ``gae_lambda = 1`` the advantage is the Monte Carlo G_t - V(h_t) and the value
+        target is G_t. With lambda < 1 the advantage sums the discounted TD errors
+        delta_t = r_t + gamma V(h_{t+1}) - V(h_t) with weight (gamma lambda)^k (Schulman et
+        al. 2016), V = 0 after the episode's last trial, and the value target is the
+        lambda-return A_t + V(h_t). The objective is still the gamma-discounted return; lambda
+        trades the variance of the Monte Carlo return for the critic's bias.
+        """
         value = out.value  # (B, T)
-        adv = (returns - value).detach()
+        if self.gae_lambda >= 1.0:
+            returns = discounted_returns(traj.rewards, self.gamma)  # (B, T)
+            adv = (returns - value).detach()
+        else:
+            v = value.detach()
+            next_v = torch.cat([v[:, 1:], torch.zeros_like(v[:, :1])], dim=1)
+            delta = traj.rewards + self.gamma * next_v - v
+            adv = discounted_returns(delta, self.gamma * self.gae_lambda)
+            returns = adv + v
         if self.normalize_advantages:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         logp, entropy = head.log_prob_entropy(out, traj.actions)  # (B, T) each
