@@ -76,10 +76,8 @@ class A2C(Signal):
             return self.entropy_coef
         return self.entropy_coef + (self.entropy_final - self.entropy_coef) * min(progress, 1.0)
 
-    def loss(
-        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
-    ) -> tuple[Tensor, dict[str, float]]:
-        """Policy gradient with GAE(gamma, lambda) advantages, value regression, entropy bonus.
+    def advantages(self, rewards: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Advantages and value targets, each (B, T), from rewards and detached values.
 
         With ``gae_lambda = 1`` the advantage is the Monte Carlo G_t - V(h_t) and the value
         target is G_t. With lambda < 1 the advantage sums the discounted TD errors
@@ -88,16 +86,20 @@ class A2C(Signal):
         lambda-return A_t + V(h_t). The objective is still the gamma-discounted return; lambda
         trades the variance of the Monte Carlo return for the critic's bias.
         """
-        value = out.value  # (B, T)
         if self.gae_lambda >= 1.0:
-            returns = discounted_returns(traj.rewards, self.gamma)  # (B, T)
-            adv = (returns - value).detach()
-        else:
-            v = value.detach()
-            next_v = torch.cat([v[:, 1:], torch.zeros_like(v[:, :1])], dim=1)
-            delta = traj.rewards + self.gamma * next_v - v
-            adv = discounted_returns(delta, self.gamma * self.gae_lambda)
-            returns = adv + v
+            returns = discounted_returns(rewards, self.gamma)
+            return returns - value, returns
+        next_v = torch.cat([value[:, 1:], torch.zeros_like(value[:, :1])], dim=1)
+        delta = rewards + self.gamma * next_v - value
+        adv = discounted_returns(delta, self.gamma * self.gae_lambda)
+        return adv, adv + value
+
+    def loss(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Policy gradient with ``advantages``, value regression, entropy bonus."""
+        value = out.value  # (B, T)
+        adv, returns = self.advantages(traj.rewards, value.detach())
         if self.normalize_advantages:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         logp, entropy = head.log_prob_entropy(out, traj.actions)  # (B, T) each

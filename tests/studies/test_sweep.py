@@ -102,3 +102,17 @@ def test_study_jobs_compose_and_validate() -> None:
                 assert core.out_dim > 0
                 built.add(key)
     assert len(built) == 2 * 4
+
+
+def test_study_budget_is_shared_and_rl_keeps_its_name() -> None:
+    """rl and supervised get the same budget; the study's A2C (discount 0.5) is still `rl`."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        rl = compose("config", overrides=["study=three_conditions", "training=rl_short_horizon"])
+        sup = compose("config", overrides=["study=three_conditions", "training=supervised"])
+        default = compose("config", overrides=["training=rl"])
+    for cfg in (rl, sup):
+        assert (cfg.training.updates, cfg.training.batch_size) == (600, 32)
+    assert rl.training.name == "rl" and "_lstm_rl_mem-on_" in rl.run_name
+    signal = instantiate(rl.training.signal)
+    assert signal.gamma == 0.5 and signal.entropy_coef == default.training.signal.entropy_coef
+    assert instantiate(default.training.signal).gamma == 0.9  # the default run is unchanged
