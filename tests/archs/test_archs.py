@@ -226,6 +226,33 @@ def test_transformer_attention_implementations_agree(x):
     torch.testing.assert_close(run(sdpa, x)[0], run(eager, x)[0], atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("memory", [True, False], ids=["memon", "memoff"])
+def test_transformer_decode_step_is_gpt2_step(memory, x):
+    """The acting path (plain tensor ops) gives GPT2Model's output, cache and gradients."""
+    learner = make("transformer", memory)
+    core = learner.core
+    _, mem = run(learner, x[:, :4])
+    mem = core.reset_memory(mem, torch.tensor([True, False, False, True]))  # stale entries
+    _, mem = run(learner, x[:, 4:6], mem)
+    emb = core.embed(x[:, 6:7])
+    pos = core._positions(mem["pos"], 1)
+    results = []
+    for path in (core._decode_step, core._gpt_forward):
+        learner.zero_grad()
+        out, new = path(emb, pos, mem)
+        out.square().sum().backward(retain_graph=True)
+        grads = [p.grad.clone() for p in core.gpt.parameters() if p.requires_grad]
+        results.append((out, _leaves(new), grads))
+    (out, leaves, grads), (ref_out, ref_leaves, ref_grads) = results
+    torch.testing.assert_close(out, ref_out, atol=1e-6, rtol=1e-5)
+    assert len(leaves) == len(ref_leaves)
+    for a, b in zip(leaves, ref_leaves, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert any(g.abs().max() > 0 for g in grads)
+
+
 def test_transformer_context_limit_is_named():
     core = TransformerCore(D, d_model=8, num_heads=2, max_context=4)
     mem = core(torch.randn(2, 3, D), core.initial_memory(2))[1]
