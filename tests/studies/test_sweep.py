@@ -104,15 +104,20 @@ def test_study_jobs_compose_and_validate() -> None:
     assert len(built) == 2 * 4
 
 
-def test_study_budget_is_shared_and_rl_keeps_its_name() -> None:
-    """rl and supervised get the same budget; the study's A2C (discount 0.5) is still `rl`."""
+def test_study_budget_is_per_task_shared_by_signals_and_rl_keeps_its_name() -> None:
+    """Within a task rl and supervised get the same budget; the study's A2C is still `rl`."""
+    budgets = {"dependent_bandit": (600, 32), "bernoulli_bandit": (1000, 64)}
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        rl = compose("config", overrides=["study=three_conditions", "training=rl_short_horizon"])
-        sup = compose("config", overrides=["study=three_conditions", "training=supervised"])
         default = compose("config", overrides=["training=rl"])
-    for cfg in (rl, sup):
-        assert (cfg.training.updates, cfg.training.batch_size) == (600, 32)
-    assert rl.training.name == "rl" and "_lstm_rl_mem-on_" in rl.run_name
-    signal = instantiate(rl.training.signal)
-    assert signal.gamma == 0.5 and signal.entropy_coef == default.training.signal.entropy_coef
+        for task, budget in budgets.items():
+            study = ["study=three_conditions", f"task={task}"]
+            rl = compose("config", overrides=[*study, "training=rl_short_horizon"])
+            sup = compose("config", overrides=[*study, "training=supervised"])
+            for cfg in (rl, sup):
+                assert (cfg.training.updates, cfg.training.batch_size) == budget
+            assert rl.training.name == "rl" and "_lstm_rl_mem-on_" in rl.run_name
+            signal = instantiate(rl.training.signal)
+            assert signal.gamma == 0.7
+            assert signal.entropy_coef == default.training.signal.entropy_coef
     assert instantiate(default.training.signal).gamma == 0.9  # the default run is unchanged
+    assert (default.training.updates, default.training.batch_size) == (2000, 128)
