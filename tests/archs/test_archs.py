@@ -316,3 +316,21 @@ def test_matched_widths_within_ten_percent():
 def test_matched_widths_refuses_an_unmatchable_budget():
     with pytest.raises(ValueError, match="budget=3000"):
         matched_widths(budget=3000, tolerance=0.01)
+
+
+def test_slot_store_grows_to_its_slots_then_slides(x):
+    """Acting writes one slot per step up to K, then keeps the last K; a reset drops dead slots."""
+    learner = make("slot", True)
+    mem = learner.initial_memory(B)
+    assert mem["keys"].shape[2] == 0
+    for t in range(T):
+        _, mem = learner(x[:, t : t + 1], mem)
+        assert mem["keys"].shape[2] == mem["values"].shape[2] == mem["valid"].shape[1]
+        assert mem["keys"].shape[2] == min(t + 1, K)
+    # The store holds the last K writes, oldest first: the keys of a fresh run of those steps.
+    _, tail = run(learner, x[:, T - K :])
+    torch.testing.assert_close(mem["keys"], tail["keys"], atol=1e-6, rtol=0)
+    half = learner.reset_memory(mem, torch.tensor([True, False, True, False]))
+    assert half["keys"].shape[2] == K and not half["valid"][[0, 2]].any()
+    assert half["valid"][[1, 3]].all()
+    assert learner.reset_memory(mem, torch.ones(B, dtype=torch.bool))["keys"].shape[2] == 0
