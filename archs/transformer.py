@@ -26,12 +26,20 @@ length one, at its true position (so only the window changes, not the positional
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import DynamicCache, GPT2Config, GPT2Model
 
 from archs.base import Core, Memory, check, check_positive
+
+# transformers renamed GPT2Model's cache argument and output field from ``past_key_values`` to
+# ``cache`` within 5.x (the old name warns from 5.24); use whichever this install takes.
+_CACHE_ARG = (
+    "cache" if "cache" in inspect.signature(GPT2Model.forward).parameters else "past_key_values"
+)
 
 
 class TransformerCore(Core):
@@ -144,12 +152,12 @@ class TransformerCore(Core):
             cache = DynamicCache(config=self.config)
         out = self.gpt(
             inputs_embeds=emb,
-            past_key_values=cache,
+            **{_CACHE_ARG: cache},
             attention_mask=valid.long(),  # (B, L+T); causality within T is added by GPT2Model
             position_ids=positions,
             use_cache=True,
         )
-        layers = out.past_key_values.layers
+        layers = getattr(out, _CACHE_ARG).layers
         new_memory = {
             "keys": tuple(layer.keys for layer in layers),
             "values": tuple(layer.values for layer in layers),

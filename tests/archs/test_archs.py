@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -251,6 +253,16 @@ def test_transformer_decode_step_is_gpt2_step(memory, x):
     for a, b in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert any(g.abs().max() > 0 for g in grads)
+
+
+def test_transformer_cache_uses_the_installed_argument_name(x):
+    """GPT2Model with a cache runs without the deprecated-name warning of transformers >= 5.24."""
+    learner = make("transformer", True)
+    _, mem = run(learner, x[:, :3])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(learner, x[:, 3:5], mem)  # T = 2 with a non-empty cache: GPT2Model's cached forward
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
 
 
 def test_transformer_context_limit_is_named():
