@@ -12,7 +12,7 @@ SWEEP_DIR := outputs/sweeps/$(STUDY)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt --config-settings editable_mode=compat -e ".[dev,cluster]"
+	$(BIN)/python -m pip install -q -c constraints.txt --config-settings editable_mode=compat -e ".[study,dev,cluster]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,7 +31,7 @@ study: $(STAMP)
 
 # Every reference policy on the bandit families: regret tables and reward-curve PNGs.
 baselines: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m analysis.demo --out outputs/baselines
+	MPLBACKEND=Agg $(BIN)/python -m mesalab.analysis.demo --out outputs/baselines
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -3,7 +3,7 @@
     mesalab-analyze outputs/runs/two_step_lstm_rl_mem-on_related_s0
     mesalab-analyze outputs/runs/<run> --tasks 500 --out /tmp/analysis
 
-Loads the run (``studies.load.load_run``), draws held-out tasks from the run's evaluation
+Loads the run (``mesalab.studies.load.load_run``), draws held-out tasks from the run's evaluation
 stream, rolls out the frozen learner and every reference of the family on the same tasks
 with the same environment noise, and runs the family's analysis (two-step stay analysis,
 Harlow accuracy by trial, restless-bandit learning rates per block, loss by position for
@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
-from analysis import harlow, position, regression, sequence, two_step, volatility
-from analysis.metrics import evaluate_references, rollout_stats
-from studies.evaluate import heldout_tasks
-from studies.learner_policy import LearnerPolicy
-from studies.load import LoadedRun, load_run
-from tasks.rollout import Trajectory
+from mesalab.analysis import harlow, position, regression, sequence, two_step, volatility
+from mesalab.analysis.metrics import evaluate_references, rollout_stats
+from mesalab.studies.evaluate import heldout_tasks
+from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.load import LoadedRun, load_run
+from mesalab.tasks.rollout import Trajectory
 
 Analysis = Callable[..., dict[str, Any]]
 #: the family's analysis, by ``family.name``; any other family gets its curve by trial

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from analysis.metrics import CHUNK_SIZE, evaluate_references
-from tasks import FAMILIES, TaskFamily, stream_generator
+from mesalab.analysis.metrics import CHUNK_SIZE, evaluate_references
+from mesalab.tasks import FAMILIES, TaskFamily, stream_generator
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 JSON_FIELDS = ("total_reward", "regret", "regret_ci95", "improvement", "improvement_ci95")

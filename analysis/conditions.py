@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis.sweep import Group, Stat
+from mesalab.analysis.sweep import Group, Stat
 
 #: (condition it tests, how the setting differs from the full condition, group fields changed)
 ABLATIONS: tuple[tuple[str, str, dict], ...] = (

@@ -12,8 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
-from analysis import baselines
-from tasks import FAMILIES
+from mesalab.analysis import baselines
+from mesalab.tasks import FAMILIES
 
 
 def bandit_families() -> list[str]:
@@ -28,7 +28,7 @@ def bandit_families() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the baselines of every bandit family; print tables and the written paths."""
-    p = argparse.ArgumentParser(prog="python -m analysis.demo", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m mesalab.analysis.demo", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("outputs/baselines"))
     p.add_argument("--tasks", default="20000", help="held-out tasks per family")
     p.add_argument("--trials", default="100", help="trials per episode")

@@ -2,7 +2,7 @@
 
 When a sweep holds ``pool(K)`` runs, the report plots against K (log2 axis), per arch:
 
-- the location-learning index (``analysis.location``: 0 = acts like the Bayes observer whose
+- the location-learning index (``mesalab.analysis.location``: 0 = acts like the Bayes observer whose
   prior is the K training tasks, 1 = like the family-prior one): the mean over seeds, and
   every run with its own 95% bootstrap interval over tasks (axis clipped to [-0.5, 1.5]);
 - the post-freeze improvement on held-out (never trained) tasks, next to what each observer
@@ -23,7 +23,7 @@ from pathlib import Path
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from analysis.sweep import Group, Stat
+from mesalab.analysis.sweep import Group, Stat
 
 Block = tuple
 
@@ -177,7 +177,8 @@ def diversity_blocks(groups: list[Group], figs: Path) -> list[Block]:
             "Index: where the frozen network's actions sit, teacher-forced on its own history "
             "on held-out tasks, between the Bayes observer whose prior is its K training tasks "
             "(0, task location) and the one whose prior is the whole family (1, task "
-            "learning); steps weighted by how much the observers disagree (analysis.location); "
+            "learning); steps weighted by how much the observers disagree "
+            "(mesalab.analysis.location); "
             "on line: the share of the network's departure from the first observer that lies "
             "along the line to the second (near 0: neither observer describes it). "
             "Related training (K = inf) has no index: its two observers coincide. Improvement "

@@ -14,10 +14,10 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from analysis.figures import save_figure
-from analysis.resample import bootstrap_weights, mean_with_ci
-from tasks.base import TaskFamily, check
-from tasks.rollout import Trajectory
+from mesalab.analysis.figures import save_figure
+from mesalab.analysis.resample import bootstrap_weights, mean_with_ci
+from mesalab.tasks.base import TaskFamily, check
+from mesalab.tasks.rollout import Trajectory
 
 
 def accuracy_analysis(traj: Trajectory, num_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:

@@ -4,7 +4,7 @@ A ``pool(K)`` run trains on K tasks. Two Bayes observers bracket what its frozen
 do on a held-out task (never one of the K):
 
 - the *training-prior* observer, whose prior is the K training tasks (a discrete posterior,
-  ``tasks.references.discrete_posterior``): it can only *locate* one of them (index 0);
+  ``mesalab.tasks.references.discrete_posterior``): it can only *locate* one of them (index 0);
 - the *family-prior* observer, whose prior is the family's (``family.prior_observer()``: the
   exact posterior under the training prior of the family): it *learns* the task (index 1).
 
@@ -54,11 +54,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from analysis.metrics import NUM_RESAMPLES, rollout_stats, summarize
-from tasks.base import StepOut, TaskFamily, batch_size_of, check
-from tasks.distributions import TaskDistribution
-from tasks.references.discrete_posterior import pool_observer
-from tasks.rollout import Policy, StepContext
+from mesalab.analysis.metrics import NUM_RESAMPLES, rollout_stats, summarize
+from mesalab.tasks.base import StepOut, TaskFamily, batch_size_of, check
+from mesalab.tasks.distributions import TaskDistribution
+from mesalab.tasks.references.discrete_posterior import pool_observer
+from mesalab.tasks.rollout import Policy, StepContext
 
 #: posterior means this close count as tied (the observer is indifferent between the arms)
 TIE_TOLERANCE = 1e-9

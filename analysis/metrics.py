@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasks.base import TaskFamily, batch_size_of, check, concat_batch, index_batch, tree_map
-from tasks.distributions import TaskDistribution
-from tasks.rollout import Policy, Trajectory, rollout
+from mesalab.tasks.base import TaskFamily, batch_size_of, check, concat_batch, index_batch, tree_map
+from mesalab.tasks.distributions import TaskDistribution
+from mesalab.tasks.rollout import Policy, Trajectory, rollout
 
 #: bootstrap resamples per interval (percentile bootstrap of the mean over tasks)
 NUM_RESAMPLES = 1000

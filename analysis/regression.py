@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analysis.position import plot_position, position_analysis
-from tasks.base import TaskFamily
-from tasks.rollout import Trajectory
+from mesalab.analysis.position import plot_position, position_analysis
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.rollout import Trajectory
 
 #: the Bayes-optimal predictor under the family's prior, the yardstick of every ratio
 REFERENCE = "ridge"

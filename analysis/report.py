@@ -8,7 +8,8 @@ Writes into ``--out`` (default ``<sweep dir>/report``): ``report.md``, ``report.
 same content; images referenced relatively), ``figures/*.png`` and ``runs.csv`` (one row per
 run). Unfinished runs (no or incomplete ``metrics.json``) are skipped and counted.
 ``--wandb-report`` also saves the W&B report of the same comparison (see
-``analysis.wandb_report``); without a W&B login it says so and the local report stands alone.
+``mesalab.analysis.wandb_report``); without a W&B login it says so and the local report stands
+alone.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from analysis.conditions import summary_lines, verdicts
-from analysis.diversity import diversity_blocks, ood_blocks
-from analysis.report_figures import curves_figure, improvement_figure, slug
-from analysis.sweep import (
+from mesalab.analysis.conditions import summary_lines, verdicts
+from mesalab.analysis.diversity import diversity_blocks, ood_blocks
+from mesalab.analysis.report_figures import curves_figure, improvement_figure, slug
+from mesalab.analysis.sweep import (
     SKIP_REF_REGRET,
     Group,
     Run,
@@ -282,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = write_report(runs, skipped, args.sweep_dir, out)
     rc = 0
     if args.wandb_report:
-        from analysis.wandb_report import publish
+        from mesalab.analysis.wandb_report import publish
 
         rc = publish(args.sweep_dir, runs, args.project, args.entity)
     print(md)

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from analysis.sweep import Group, condition_rank
+from mesalab.analysis.sweep import Group, condition_rank
 
 REF_STYLE = {"linestyle": "--", "linewidth": 1.2}
 

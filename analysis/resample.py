@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from analysis.metrics import NUM_RESAMPLES
-from tasks.base import check
+from mesalab.analysis.metrics import NUM_RESAMPLES
+from mesalab.tasks.base import check
 
 
 def bootstrap_weights(

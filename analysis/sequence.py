@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analysis.position import per_task_values, plot_position, position_analysis
-from analysis.resample import bootstrap_weights, mean_with_ci
-from tasks.base import TaskFamily
-from tasks.rollout import Trajectory
+from mesalab.analysis.position import per_task_values, plot_position, position_analysis
+from mesalab.analysis.resample import bootstrap_weights, mean_with_ci
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.rollout import Trajectory
 
 REFERENCE = "bayes_optimal"
 

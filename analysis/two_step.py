@@ -38,10 +38,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from analysis.figures import save_figure
-from analysis.resample import bootstrap_weights, percentile_ci
-from tasks.base import TaskFamily, check
-from tasks.rollout import Trajectory
+from mesalab.analysis.figures import save_figure
+from mesalab.analysis.resample import bootstrap_weights, percentile_ci
+from mesalab.tasks.base import TaskFamily, check
+from mesalab.tasks.rollout import Trajectory
 
 #: the four bars, in plotting order: (name, rewarded, common)
 BARS = (

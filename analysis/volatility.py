@@ -1,6 +1,6 @@
 """Volatility analysis of the restless bandit: two learning rates (Behrens et al. 2007).
 
-A Rescorla-Wagner agent (``tasks.references.rescorla_wagner``) is fitted by maximum
+A Rescorla-Wagner agent (``mesalab.tasks.references.rescorla_wagner``) is fitted by maximum
 likelihood to a policy's choices, with its own learning rate and inverse temperature in
 stable and in volatile blocks (alpha_s, beta_s, alpha_v, beta_v). The values are carried
 across block boundaries (one sequence, one set of values: only the rate at which they move
@@ -25,10 +25,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from analysis.figures import save_figure
-from tasks.base import StepOut, TaskFamily, check
-from tasks.references.rescorla_wagner import BETA_MAX, BETA_MIN, rw_update
-from tasks.rollout import Policy, StepContext, Trajectory
+from mesalab.analysis.figures import save_figure
+from mesalab.tasks.base import StepOut, TaskFamily, check
+from mesalab.tasks.references.rescorla_wagner import BETA_MAX, BETA_MIN, rw_update
+from mesalab.tasks.rollout import Policy, StepContext, Trajectory
 
 #: fitted parameters, in the order of the last dim of a parameter tensor
 PARAMS = ("alpha_stable", "alpha_volatile", "beta_stable", "beta_volatile")
@@ -122,7 +122,7 @@ def fit_block_rates(
 ) -> dict[str, Any]:
     """Maximum-likelihood block-wise Rescorla-Wagner parameters with 95% intervals.
 
-    First the single-rate model (the one of ``tasks.references.fit_rescorla_wagner``: a
+    First the single-rate model (the one of ``mesalab.tasks.references.fit_rescorla_wagner``: a
     log-spaced grid over (alpha, beta), then L-BFGS); from its estimate, L-BFGS on all four
     block-wise parameters. Intervals are Wald intervals on the unconstrained scale (logit
     alpha, log beta, log of the alpha ratio) from the cluster-robust covariance.

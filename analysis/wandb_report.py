@@ -24,7 +24,7 @@ import contextlib
 import io
 from pathlib import Path
 
-from analysis.sweep import Run
+from mesalab.analysis.sweep import Run
 
 #: the one-line message printed when there is no W&B login
 NO_LOGIN = (

@@ -1,11 +1,11 @@
-"""In-context learners behind one interface (see ``archs.base``)."""
+"""In-context learners behind one interface (see ``mesalab.archs.base``)."""
 
-from archs.base import Core, Learner, LearnerOutput, Memory, select_memory
-from archs.budget import default_budget, matched_widths, width_for_budget
-from archs.feedforward import FFNCore
-from archs.recurrent import GRUCore, LSTMCore
-from archs.slot_memory import SlotCore
-from archs.transformer import TransformerCore
+from mesalab.archs.base import Core, Learner, LearnerOutput, Memory, select_memory
+from mesalab.archs.budget import default_budget, matched_widths, width_for_budget
+from mesalab.archs.feedforward import FFNCore
+from mesalab.archs.recurrent import GRUCore, LSTMCore
+from mesalab.archs.slot_memory import SlotCore
+from mesalab.archs.transformer import TransformerCore
 
 __all__ = [
     "Core",

@@ -14,11 +14,11 @@ from typing import Any
 
 from torch import nn
 
-from archs.base import Core, Learner, check, check_positive
-from archs.feedforward import FFNCore
-from archs.recurrent import GRUCore, LSTMCore
-from archs.slot_memory import SlotCore
-from archs.transformer import TransformerCore
+from mesalab.archs.base import Core, Learner, check, check_positive
+from mesalab.archs.feedforward import FFNCore
+from mesalab.archs.recurrent import GRUCore, LSTMCore
+from mesalab.archs.slot_memory import SlotCore
+from mesalab.archs.transformer import TransformerCore
 
 # Per core: its class and the keywords it is built with at width ``w``; ``w`` is searched.
 MATCHED_STRUCTURE: dict[str, tuple[type[Core], Callable[[int], dict[str, Any]]]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from archs.base import Core, Memory, check_positive
+from mesalab.archs.base import Core, Memory, check_positive
 
 
 class _RecurrentCore(Core):

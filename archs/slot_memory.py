@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from archs.base import Core, Memory, check, check_positive
+from mesalab.archs.base import Core, Memory, check, check_positive
 
 
 class SlotCore(Core):

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import DynamicCache, GPT2Config, GPT2Model
 
-from archs.base import Core, Memory, check, check_positive
+from mesalab.archs.base import Core, Memory, check, check_positive
 
 # transformers renamed GPT2Model's cache argument and output field from ``past_key_values`` to
 # ``cache`` within 5.x (the old name warns from 5.24); use whichever this install takes.

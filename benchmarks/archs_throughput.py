@@ -21,9 +21,9 @@ import time
 import torch
 from torch import Tensor, nn
 
-from archs import Learner, TransformerCore, matched_widths
-from archs.base import Core, Memory
-from archs.budget import MATCHED_STRUCTURE
+from mesalab.archs import Learner, TransformerCore, matched_widths
+from mesalab.archs.base import Core, Memory
+from mesalab.archs.budget import MATCHED_STRUCTURE
 
 
 class TorchEncoderCore(Core):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tasks import FAMILIES, make_family, rollout, stream_generator
+from mesalab.tasks import FAMILIES, make_family, rollout, stream_generator
 
 
 def main() -> None:

@@ -5,9 +5,9 @@
 Columns, all on the same bandit (T trials per episode, uniformly random actions):
 
 - ``mesalab``: the functional generator as the rollout uses it: per trial ``observe`` +
-  :func:`tasks.inputs.build_inputs` (the learner input) + random actions + ``step``, whole
+  :func:`mesalab.tasks.inputs.build_inputs` (the learner input) + random actions + ``step``, whole
   episodes, new tasks every episode, batched over B with torch;
-- ``mesalab gym``: the same through :class:`tasks.gym_adapter.TaskVectorEnv`
+- ``mesalab gym``: the same through :class:`mesalab.tasks.gym_adapter.TaskVectorEnv`
   (numpy in and out, same-step autoreset);
 - ``gymnasium``: a plain one-environment ``gymnasium.Env`` written with numpy, the usual way,
   in a ``gymnasium.vector.SyncVectorEnv`` of B copies (same-step autoreset), returning the
@@ -31,8 +31,8 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from tasks import FAMILIES, build_inputs, make_family, stream_generator
-from tasks.gym_adapter import TaskVectorEnv
+from mesalab.tasks import FAMILIES, build_inputs, make_family, stream_generator
+from mesalab.tasks.gym_adapter import TaskVectorEnv
 
 BANDITS = ["dependent_bandit", "bernoulli_bandit"]  # two-armed in both, by default
 

@@ -4,7 +4,8 @@
 
 Both train an LSTM-48 actor-critic on the 2-armed dependent bandit (100 trials) with the same
 loss (A2C, discount 0.9, value 0.05, entropy 0.05). Ours: the shared rollout loop over a batch
-of episodes, then one whole-sequence forward and backward per update (``studies.loop``). Peer:
+of episodes, then one whole-sequence forward and backward per update (``mesalab.studies.loop``).
+Peer:
 the way most public meta-RL reimplementations train, one episode at a time, acting and keeping
 the autograd graph step by step, one update per episode. Prints env-steps/s and the ratio.
 """
@@ -18,14 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from archs import Learner, LSTMCore
-from studies.loop import train_step
-from studies.signals import A2C
-from tasks import TaskDistribution, make_family, stream_generator
+from mesalab.archs import Learner, LSTMCore
+from mesalab.studies.loop import train_step
+from mesalab.studies.signals import A2C
+from mesalab.tasks import TaskDistribution, make_family, stream_generator
 
 
 def ours(seconds: float, batch_size: int) -> float:
-    """Env-steps/s of ``studies.loop.train_step`` at ``batch_size`` episodes per update."""
+    """Env-steps/s of ``mesalab.studies.loop.train_step`` at ``batch_size`` episodes per update."""
     fam = make_family("dependent_bandit")
     dist = TaskDistribution(fam, "related")
     learner = Learner(LSTMCore(fam.input_dim, 48), fam.num_actions)

@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from archs.base import LearnerOutput
-from tasks.base import TaskFamily
-from tasks.rollout import Trajectory
-from tasks.sampling import sample_dirichlet
+from mesalab.archs.base import LearnerOutput
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.rollout import Trajectory
+from mesalab.tasks.sampling import sample_dirichlet
 
 
 def sample_categorical(logits: Tensor, generator: torch.Generator) -> Tensor:

@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from tasks.distributions import MODES
+from mesalab.tasks.distributions import MODES
 
 
 @dataclass

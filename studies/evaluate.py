@@ -1,6 +1,6 @@
 """Freeze and evaluate: the learner and every reference on the same held-out tasks.
 
-Every policy is rolled out through ``analysis.metrics.rollout_stats`` with the same seed, so
+Every policy is rolled out through ``mesalab.analysis.metrics.rollout_stats`` with the same seed, so
 all of them face the same tasks and the same environment noise: the comparison is paired.
 """
 
@@ -11,13 +11,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from analysis.location import location_metrics
-from analysis.metrics import evaluate_references, normalized_improvement, rollout_stats, summarize
-from archs.base import Learner
-from studies.checkpoint import weights_digest
-from studies.learner_policy import LearnerPolicy
-from tasks.base import TaskFamily, index_batch
-from tasks.distributions import TaskDistribution, stream_generator
+from mesalab.analysis.location import location_metrics
+from mesalab.analysis.metrics import (
+    evaluate_references,
+    normalized_improvement,
+    rollout_stats,
+    summarize,
+)
+from mesalab.archs.base import Learner
+from mesalab.studies.checkpoint import weights_digest
+from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.tasks.base import TaskFamily, index_batch
+from mesalab.tasks.distributions import TaskDistribution, stream_generator
 
 
 def curve_of(summary: dict[str, Any]) -> np.ndarray:
@@ -155,7 +160,8 @@ def freeze_and_evaluate(
     """The post-freeze evaluation of DESIGN.md: learner, references, and the frozen check.
 
     Also, with ``location_tasks`` > 0, the location-learning index on the first of the same
-    held-out tasks (``analysis.location``; ``None`` without a pool), and with ``ood_tasks`` > 0
+    held-out tasks (``mesalab.analysis.location``; ``None`` without a pool), and with ``ood_tasks``
+    > 0
     the evaluation on the family's out-of-distribution priors (:func:`evaluate_ood`).
     """
     for p in learner.parameters():

@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from archs.base import Learner
-from studies.action_heads import DiscreteHead, action_head
-from tasks.base import TaskFamily
-from tasks.rollout import Policy, StepContext
+from mesalab.archs.base import Learner
+from mesalab.studies.action_heads import DiscreteHead, action_head
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.rollout import Policy, StepContext
 
 
 class LearnerPolicy(Policy):

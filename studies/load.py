@@ -10,11 +10,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from archs.base import Learner
-from studies.checkpoint import load_checkpoint
-from studies.config import memory_flag
-from tasks.base import TaskFamily
-from tasks.distributions import TaskDistribution
+from mesalab.archs.base import Learner
+from mesalab.studies.checkpoint import load_checkpoint
+from mesalab.studies.config import memory_flag
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.distributions import TaskDistribution
 
 
 @dataclass

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from archs.base import Learner
-from studies.learner_policy import LearnerPolicy
-from studies.signals import Signal
-from tasks.base import TaskFamily
-from tasks.distributions import TaskDistribution
-from tasks.rollout import Trajectory, rollout
+from mesalab.archs.base import Learner
+from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.signals import Signal
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.distributions import TaskDistribution
+from mesalab.tasks.rollout import Trajectory, rollout
 
 
 class TrainingDiverged(RuntimeError):

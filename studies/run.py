@@ -26,26 +26,26 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from studies.checkpoint import atomic_write, code_version, load_checkpoint, save_checkpoint
-from studies.config import (
+from mesalab.studies.checkpoint import atomic_write, code_version, load_checkpoint, save_checkpoint
+from mesalab.studies.config import (
     distribution_tag,
     memory_flag,
     register_configs,
     register_resolvers,
     validate,
 )
-from studies.evaluate import (
+from mesalab.studies.evaluate import (
     curve_of,
     evaluate_learner,
     freeze_and_evaluate,
     heldout_tasks,
     summary_scalars,
 )
-from studies.load import build_objects
-from studies.loop import LoopState, TrainingDiverged, train
-from studies.plots import plot_curves
-from studies.wandb_logger import NullLogger, WandbLogger
-from tasks.distributions import stream_generator
+from mesalab.studies.load import build_objects
+from mesalab.studies.loop import LoopState, TrainingDiverged, train
+from mesalab.studies.plots import plot_curves
+from mesalab.studies.wandb_logger import NullLogger, WandbLogger
+from mesalab.tasks.distributions import stream_generator
 
 log = logging.getLogger("mesalab.run")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")

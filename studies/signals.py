@@ -1,6 +1,6 @@
 """Training signals (condition 2). Each turns one batch of rollouts into a loss.
 
-All three share the rollout loop in ``studies.loop``; they differ only in the loss:
+All three share the rollout loop in ``mesalab.studies.loop``; they differ only in the loss:
 
 - ``A2C``: advantage actor-critic over whole episodes (Wang et al. 2018): the reward enters
   the gradient through discounted returns;
@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from archs.base import LearnerOutput
-from studies.action_heads import ActionHead
-from tasks.base import check
-from tasks.rollout import Trajectory
+from mesalab.archs.base import LearnerOutput
+from mesalab.studies.action_heads import ActionHead
+from mesalab.tasks.base import check
+from mesalab.tasks.rollout import Trajectory
 
 
 def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:

@@ -3,8 +3,8 @@
 Quick start::
 
     import torch
-    from tasks import make_family, TaskDistribution, rollout, stream_generator
-    from tasks.references import make_policy
+    from mesalab.tasks import make_family, TaskDistribution, rollout, stream_generator
+    from mesalab.tasks.references import make_policy
 
     family = make_family("dependent_bandit", num_trials=100)
     dist = TaskDistribution(family, mode="related")
@@ -15,18 +15,18 @@ Quick start::
 
 from __future__ import annotations
 
-from tasks.base import State, StepOut, TaskFamily, check
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.dependent_bandit import DependentBandit
-from tasks.distributions import MODES, TaskDistribution, num_distinct, stream_generator
-from tasks.harlow import Harlow
-from tasks.inputs import build_inputs, input_slices
-from tasks.linear_regression import LinearRegression
-from tasks.markov_chain import MarkovChain
-from tasks.restless_bandit import RestlessBandit
-from tasks.rollout import Policy, StepContext, Trajectory, rollout
-from tasks.tabular_mdp import TabularMDP
-from tasks.two_step import TwoStep
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.dependent_bandit import DependentBandit
+from mesalab.tasks.distributions import MODES, TaskDistribution, num_distinct, stream_generator
+from mesalab.tasks.harlow import Harlow
+from mesalab.tasks.inputs import build_inputs, input_slices
+from mesalab.tasks.linear_regression import LinearRegression
+from mesalab.tasks.markov_chain import MarkovChain
+from mesalab.tasks.restless_bandit import RestlessBandit
+from mesalab.tasks.rollout import Policy, StepContext, Trajectory, rollout
+from mesalab.tasks.tabular_mdp import TabularMDP
+from mesalab.tasks.two_step import TwoStep
 
 FAMILIES: dict[str, type[TaskFamily]] = {
     BernoulliBandit.name: BernoulliBandit,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
 
 #: reward probabilities are clamped this far from 0 and 1 inside log-likelihoods
 LOG_FLOOR = 1e-12

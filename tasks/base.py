@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from tasks.rollout import Policy
+    from mesalab.tasks.rollout import Policy
 
 T = TypeVar("T")
 
@@ -160,9 +160,9 @@ class TaskFamily(ABC):
     def num_distinct_tasks(self, prior: str = "train") -> int | None:
         """How many distinct tasks the named prior can draw; None for a continuous prior.
 
-        A task is one latent row (as compared by :func:`tasks.distributions.latent_rows`).
+        A task is one latent row (as compared by :func:`mesalab.tasks.distributions.latent_rows`).
         None means two draws differ almost surely. A finite count bounds the pool sizes of
-        :class:`tasks.distributions.TaskDistribution` and whether a pool leaves any task of
+        :class:`mesalab.tasks.distributions.TaskDistribution` and whether a pool leaves any task of
         the prior out for held-out evaluation. Families with a finite prior override this.
         """
         self.check_prior(prior)
@@ -175,13 +175,13 @@ class TaskFamily(ABC):
 
     def references(self) -> dict[str, Policy]:
         """Every reference policy of this family, by name, ready to roll out on its tasks."""
-        from tasks.references.simple import OraclePolicy, RandomPolicy
+        from mesalab.tasks.references.simple import OraclePolicy, RandomPolicy
 
         return {"oracle": OraclePolicy(), "random": RandomPolicy()}
 
     # --- ideal observers (task location vs task learning) ----------------------------------
     # A family that implements the two methods below supports the Bayes observer whose prior
-    # is a finite set of candidate tasks (``tasks.references.discrete_posterior``), e.g. the
+    # is a finite set of candidate tasks (``mesalab.tasks.references.discrete_posterior``), e.g. the
     # K tasks of a training pool. Both are batched over the B episodes and the K candidates.
 
     def log_likelihood(
@@ -201,7 +201,7 @@ class TaskFamily(ABC):
     def prior_observer(self) -> Policy | None:
         """The Bayes observer under this family's training prior, acting as the discrete one.
 
-        It acts like :class:`tasks.references.discrete_posterior.DiscretePosterior` does, so
+        It acts like :class:`mesalab.tasks.references.discrete_posterior.DiscretePosterior` does, so
         the two differ only in their prior: greedy on the posterior mean reward (decisions),
         the posterior predictive (predictions). ``None`` when the family has none.
         """
@@ -219,7 +219,8 @@ class TaskFamily(ABC):
     # --- shared helpers --------------------------------------------------------------------
     @property
     def input_dim(self) -> int:
-        """Width of the per-step learner input built by :func:`tasks.inputs.build_inputs`."""
+        """Width of the per-step learner input built by
+        :func:`mesalab.tasks.inputs.build_inputs`."""
         return self.obs_dim + self.num_actions + self.feedback_dim + 2
 
     def action_features(self, action: Tensor) -> Tensor:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tasks.bandit import (
+from mesalab.tasks.bandit import (
     BanditLatent,
     StationaryBandit,
     check_unit_range,
@@ -38,7 +38,7 @@ from tasks.bandit import (
 )
 
 if TYPE_CHECKING:
-    from tasks.rollout import Policy
+    from mesalab.tasks.rollout import Policy
 
 CLOSE_HALF_WIDTH = 0.05
 
@@ -84,14 +84,14 @@ class BernoulliBandit(StationaryBandit):
 
     def prior_observer(self) -> Policy:
         """Greedy on every arm's exact posterior mean under the training prior."""
-        from tasks.references.discrete_posterior import ArmPosteriorGreedy
+        from mesalab.tasks.references.discrete_posterior import ArmPosteriorGreedy
 
         return ArmPosteriorGreedy()
 
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the exact DP policy when k = 2."""
-        from tasks.references import bandit_references
-        from tasks.references.bayes_dp import TwoArmDynamicProgramming
+        from mesalab.tasks.references import bandit_references
+        from mesalab.tasks.references.bayes_dp import TwoArmDynamicProgramming
 
         refs = bandit_references()
         if self.num_arms == 2:

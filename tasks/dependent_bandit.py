@@ -23,7 +23,7 @@ them (e.g. ``p_low=0.0, p_high=0.4`` for ``near_chance``; ``p_low=0.1, p_high=0.
 ``extreme``).
 
 Every prior here is symmetric under p1 -> 1 - p1, which makes the Bayes-optimal policy the
-same simple rule for all of them (see :mod:`tasks.references.bayes_dependent`).
+same simple rule for all of them (see :mod:`mesalab.tasks.references.bayes_dependent`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from tasks.bandit import (
+from mesalab.tasks.bandit import (
     BanditLatent,
     StationaryBandit,
     check_unit_range,
@@ -42,10 +42,10 @@ from tasks.bandit import (
     merge_intervals,
     sample_intervals,
 )
-from tasks.base import check
+from mesalab.tasks.base import check
 
 if TYPE_CHECKING:
-    from tasks.rollout import Policy
+    from mesalab.tasks.rollout import Policy
 
 VARIANTS: dict[str, tuple[float, float] | None] = {
     "uniform": None,
@@ -150,7 +150,7 @@ class DependentBandit(StationaryBandit):
 
     def prior_observer(self) -> Policy:
         """Greedy on the posterior mean of p1 under the training prior (exact quadrature)."""
-        from tasks.references.discrete_posterior import DiscretePosterior
+        from mesalab.tasks.references.discrete_posterior import DiscretePosterior
 
         obs = DiscretePosterior(*self.prior_quadrature())
         obs.name = "family_prior"
@@ -158,8 +158,8 @@ class DependentBandit(StationaryBandit):
 
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the exact Bayes-optimal rule."""
-        from tasks.references import bandit_references
-        from tasks.references.bayes_dependent import DependentBayesOptimal
+        from mesalab.tasks.references import bandit_references
+        from mesalab.tasks.references.bayes_dependent import DependentBayesOptimal
 
         refs = bandit_references()
         refs["bayes_optimal"] = DependentBayesOptimal()

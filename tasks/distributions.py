@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasks.base import TaskFamily, batch_select, batch_size_of, check, index_batch, tree_map
+from mesalab.tasks.base import TaskFamily, batch_select, batch_size_of, check, index_batch, tree_map
 
 MODES = ("related", "single", "pool", "trialwise")
 

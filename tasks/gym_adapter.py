@@ -4,12 +4,13 @@ The only module of ``tasks`` that imports gymnasium (``import tasks`` never does
 registers one id per family of ``tasks.FAMILIES``, e.g. ``mesalab/DependentBandit-v0``::
 
     import gymnasium
-    import tasks.gym_adapter  # registers the mesalab/* ids
+    import mesalab.tasks.gym_adapter  # registers the mesalab/* ids
 
     envs = gymnasium.make_vec("mesalab/DependentBandit-v0", num_envs=64)  # TaskVectorEnv
     env = gymnasium.make("mesalab/DependentBandit-v0")                    # TaskEnv
 
-The observation is the shared per-step learner input (:func:`tasks.inputs.build_inputs`), so a
+The observation is the shared per-step learner input (:func:`mesalab.tasks.inputs.build_inputs`),
+so a
 gymnasium agent sees exactly what mesalab's learners see. The reward is the sampled reward;
 ``info["expected_reward"]`` and ``info["optimal_expected_reward"]`` give what the metrics use.
 An episode is one task of ``num_trials`` trials; it terminates (never truncates) at the last.
@@ -28,7 +29,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
-from tasks import (
+from mesalab.tasks import (
     FAMILIES,
     TaskDistribution,
     TaskFamily,
@@ -36,7 +37,7 @@ from tasks import (
     input_slices,
     make_family,
 )
-from tasks.base import batch_select, check
+from mesalab.tasks.base import batch_select, check
 
 
 def env_id(family: str) -> str:
@@ -314,8 +315,8 @@ def register_envs() -> list[str]:
         if eid not in gymnasium.registry:
             gymnasium.register(
                 id=eid,
-                entry_point="tasks.gym_adapter:TaskEnv",
-                vector_entry_point="tasks.gym_adapter:TaskVectorEnv",
+                entry_point="mesalab.tasks.gym_adapter:TaskEnv",
+                vector_entry_point="mesalab.tasks.gym_adapter:TaskVectorEnv",
                 kwargs={"family": name},
             )
         ids.append(eid)

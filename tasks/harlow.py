@@ -11,7 +11,7 @@ Objects are never reused between training and evaluation:
 
 - ``num_objects=None`` (default): objects are fresh N(0, I) vectors drawn from the episode's
   generator, so every object is new with probability 1, and training and held-out tasks
-  (disjoint seed streams, see ``tasks.distributions.stream_generator``) never share one.
+  (disjoint seed streams, see ``mesalab.tasks.distributions.stream_generator``) never share one.
 - ``num_objects=K``: a fixed table of 2K objects is built from ``object_seed``; the ``train``
   prior draws pairs from the even rows, the ``novel`` prior from the odd rows, so evaluating
   on ``novel`` shows objects never seen in training (the Harlow "new problems" test).
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
 
 
 @dataclass
@@ -161,7 +161,7 @@ class Harlow(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, and the one-shot ideal observer."""
-        from tasks.references.harlow_refs import OneShotPolicy
+        from mesalab.tasks.references.harlow_refs import OneShotPolicy
 
         refs = super().references()
         refs["one_shot"] = OneShotPolicy()

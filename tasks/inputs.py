@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from tasks.base import TaskFamily
+from mesalab.tasks.base import TaskFamily
 
 
 def build_inputs(

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
 
 if TYPE_CHECKING:
-    from tasks.rollout import Policy
+    from mesalab.tasks.rollout import Policy
 
 #: the smallest label-noise variance a discrete posterior assumes (noiseless tasks)
 VAR_FLOOR = 1e-6
@@ -158,7 +158,7 @@ class LinearRegression(TaskFamily):
 
     def prior_observer(self) -> Policy:
         """Ridge: the posterior mean of w under the Gaussian prior, Bayes-optimal."""
-        from tasks.references.regression_refs import RidgePolicy
+        from mesalab.tasks.references.regression_refs import RidgePolicy
 
         obs = RidgePolicy()
         obs.name = "family_prior"
@@ -166,7 +166,7 @@ class LinearRegression(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, prior mean ("random"), least squares, ridge, GD, kNN, averaging."""
-        from tasks.references.regression_refs import (
+        from mesalab.tasks.references.regression_refs import (
             AveragingPolicy,
             GradientDescentPolicy,
             LeastSquaresPolicy,
@@ -174,7 +174,7 @@ class LinearRegression(TaskFamily):
             RidgePolicy,
             ZeroPolicy,
         )
-        from tasks.references.simple import OraclePolicy
+        from mesalab.tasks.references.simple import OraclePolicy
 
         return {
             "oracle": OraclePolicy(),

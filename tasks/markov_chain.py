@@ -13,7 +13,8 @@ Drift (``hazard`` h > 0): after every trial, with probability h, the whole matri
 from the prior (a change point). Sunny spells that used to last start ending; the in-context
 predictor must notice and forget. Without drift the Bayesian bigram predictor (Dirichlet-
 multinomial counts) is Bayes-optimal; with drift the exact Bayes predictor mixes bigram
-predictors over the run length since the last change point (``tasks.references.markov_refs``).
+predictors over the run length since the last change point
+(``mesalab.tasks.references.markov_refs``).
 
 Priors (the constants alpha and h live in the latent so references know the structure):
 ``train`` the constructor's alpha and hazard; ``sparse`` alpha 0.1 (near-deterministic
@@ -29,11 +30,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily, check
-from tasks.sampling import sample_dirichlet
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.sampling import sample_dirichlet
 
 if TYPE_CHECKING:
-    from tasks.rollout import Policy
+    from mesalab.tasks.rollout import Policy
 
 #: predictions are floored here before normalising
 PROB_FLOOR = 1e-6
@@ -196,7 +197,7 @@ class MarkovChain(TaskFamily):
 
     def prior_observer(self) -> Policy:
         """The Bayesian bigram (exact without drift) or the change-point filter (with drift)."""
-        from tasks.references.markov_refs import BigramPolicy, ChangePointBigramPolicy
+        from mesalab.tasks.references.markov_refs import BigramPolicy, ChangePointBigramPolicy
 
         obs = BigramPolicy() if self.hazard == 0 else ChangePointBigramPolicy()
         obs.name = "family_prior"
@@ -204,13 +205,13 @@ class MarkovChain(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, uniform ("random"), unigram, Bayesian bigram, Bayes with change points."""
-        from tasks.references.markov_refs import (
+        from mesalab.tasks.references.markov_refs import (
             BigramPolicy,
             ChangePointBigramPolicy,
             UniformPolicy,
             UnigramPolicy,
         )
-        from tasks.references.simple import OraclePolicy
+        from mesalab.tasks.references.simple import OraclePolicy
 
         return {
             "oracle": OraclePolicy(),

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
 
 if TYPE_CHECKING:
-    from tasks.rollout import Policy
+    from mesalab.tasks.rollout import Policy
 
 FIRST_BLOCKS = ("stable", "volatile", "random")
 
@@ -170,8 +170,8 @@ class RestlessBandit(TaskFamily):
 
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the Bayes filter over the jumps."""
-        from tasks.references import bandit_references
-        from tasks.references.bayes_filter import RestlessBayesFilter
+        from mesalab.tasks.references import bandit_references
+        from mesalab.tasks.references.bayes_filter import RestlessBayesFilter
 
         refs = bandit_references()
         refs["bayes_optimal"] = RestlessBayesFilter()

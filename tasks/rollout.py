@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily
-from tasks.distributions import TaskDistribution
-from tasks.inputs import build_inputs
+from mesalab.tasks.base import State, StepOut, TaskFamily
+from mesalab.tasks.distributions import TaskDistribution
+from mesalab.tasks.inputs import build_inputs
 
 
 @dataclass

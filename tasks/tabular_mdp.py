@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily, check
-from tasks.sampling import sample_dirichlet
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.sampling import sample_dirichlet
 
 
 @dataclass
@@ -200,7 +200,7 @@ class TabularMDP(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, and posterior sampling for RL (PSRL)."""
-        from tasks.references.mdp_refs import PSRLPolicy
+        from mesalab.tasks.references.mdp_refs import PSRLPolicy
 
         refs = super().references()
         refs["psrl"] = PSRLPolicy()

@@ -27,7 +27,7 @@ structure an ideal observer knows; only the schedule ``good`` is the task itself
 ``weak_transitions`` common 0.6; ``weak_rewards`` reward probabilities 0.7 / 0.3.
 The low reward probability is always 1 - the high one: then what a trial reveals about which
 state is good does not depend on the action, and greedy acting on the exact posterior is the
-Bayes-optimal policy (see ``tasks.references.two_step_refs``).
+Bayes-optimal policy (see ``mesalab.tasks.references.two_step_refs``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.base import State, StepOut, TaskFamily, check
 
 
 @dataclass
@@ -172,7 +172,7 @@ class TwoStep(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, model-free and model-based TD learners, the Bayes-optimal agent."""
-        from tasks.references.two_step_refs import (
+        from mesalab.tasks.references.two_step_refs import (
             BayesTwoStepPolicy,
             ModelBasedPolicy,
             ModelFreePolicy,

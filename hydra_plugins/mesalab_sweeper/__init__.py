@@ -1,1 +1,1 @@
-"""Hydra sweeper that drops combinations which are the same run (see ``studies.sweep``)."""
+"""Hydra sweeper that drops combinations which are the same run (see ``mesalab.studies.sweep``)."""

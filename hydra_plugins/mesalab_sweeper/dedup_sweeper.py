@@ -1,7 +1,8 @@
 """``hydra/sweeper=dedup``: Hydra's basic sweeper minus runs that would repeat another run.
 
 Hydra only finds sweepers in the ``hydra_plugins`` namespace package; the rule that says which
-combinations coincide lives in ``studies.sweep`` so it is tested with the rest of the project.
+combinations coincide lives in ``mesalab.studies.sweep`` so it is tested with the rest of the
+project.
 """
 
 # No `from __future__ import annotations`: Hydra imports plugins outside sys.modules, where
@@ -13,7 +14,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.types import Override
 
-from studies.sweep import dedupe_jobs
+from mesalab.studies.sweep import dedupe_jobs
 
 
 @dataclass

@@ -5,7 +5,7 @@ a "p1-success" has probability p1 either way. So the posterior's evolution does 
 the action, every pull is equally informative, and greedy on the posterior mean of p1 is
 Bayes-optimal (no action buys information another would not). The posterior is
 prior(p1) * p1^k * (1 - p1)^m after k p1-successes and m p1-failures; for any prior
-symmetric under p1 -> 1 - p1 (every prior of :mod:`tasks.dependent_bandit` is), its mean
+symmetric under p1 -> 1 - p1 (every prior of :mod:`mesalab.tasks.dependent_bandit` is), its mean
 exceeds 1/2 exactly when k > m. The rule is therefore: arm 1 if k >= m else arm 2 (ties, where
 both arms are worth exactly 1/2, to arm 1 = index 0).
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from tasks.base import StepOut, TaskFamily
-from tasks.rollout import Policy, StepContext
+from mesalab.tasks.base import StepOut, TaskFamily
+from mesalab.tasks.rollout import Policy, StepContext
 
 
 class DependentBayesOptimal(Policy):

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasks.base import TaskFamily, check
-from tasks.references.arm_counts import ArmCounts, CountPolicy
-from tasks.rollout import StepContext
+from mesalab.tasks.base import TaskFamily, check
+from mesalab.tasks.references.arm_counts import ArmCounts, CountPolicy
+from mesalab.tasks.rollout import StepContext
 
 TIE_TOLERANCE = 1e-9
 

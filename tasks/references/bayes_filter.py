@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from tasks.base import StepOut, TaskFamily, check
-from tasks.rollout import Policy, StepContext
+from mesalab.tasks.base import StepOut, TaskFamily, check
+from mesalab.tasks.rollout import Policy, StepContext
 
 
 class RestlessBayesFilter(Policy):

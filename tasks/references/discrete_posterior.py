@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tasks.base import StepOut, TaskFamily, batch_size_of, check, tree_map
-from tasks.references.arm_counts import ArmCounts, CountPolicy
-from tasks.references.bayes_dp import predictive_success
-from tasks.rollout import Policy, StepContext
+from mesalab.tasks.base import StepOut, TaskFamily, batch_size_of, check, tree_map
+from mesalab.tasks.references.arm_counts import ArmCounts, CountPolicy
+from mesalab.tasks.references.bayes_dp import predictive_success
+from mesalab.tasks.rollout import Policy, StepContext
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from tasks.base import check
-from tasks.references.arm_counts import ArmCounts, CountPolicy, argmax_random_tie
-from tasks.rollout import StepContext
+from mesalab.tasks.base import check
+from mesalab.tasks.references.arm_counts import ArmCounts, CountPolicy, argmax_random_tie
+from mesalab.tasks.rollout import StepContext
 
 
 class EpsilonGreedy(CountPolicy):

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasks.base import TaskFamily, check
-from tasks.references.arm_counts import ArmCounts, CountPolicy
-from tasks.rollout import StepContext
+from mesalab.tasks.base import TaskFamily, check
+from mesalab.tasks.references.arm_counts import ArmCounts, CountPolicy
+from mesalab.tasks.rollout import StepContext
 
 #: float32 halves the memory traffic of the induction; its rounding (~1e-7 relative) is far
 #: below the grid's interpolation error

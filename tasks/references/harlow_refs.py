@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tasks.base import StepOut, TaskFamily
-from tasks.rollout import Policy, StepContext
+from mesalab.tasks.base import StepOut, TaskFamily
+from mesalab.tasks.rollout import Policy, StepContext
 
 
 @dataclass

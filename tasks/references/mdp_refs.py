@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from tasks.base import StepOut, TaskFamily
-from tasks.rollout import Policy, StepContext
-from tasks.sampling import sample_dirichlet
-from tasks.tabular_mdp import finite_horizon_q
+from mesalab.tasks.base import StepOut, TaskFamily
+from mesalab.tasks.rollout import Policy, StepContext
+from mesalab.tasks.sampling import sample_dirichlet
+from mesalab.tasks.tabular_mdp import finite_horizon_q
 
 
 @dataclass

@@ -13,8 +13,8 @@ import math
 import torch
 from torch import Tensor
 
-from tasks.base import StepOut, TaskFamily, check
-from tasks.rollout import Policy, StepContext
+from mesalab.tasks.base import StepOut, TaskFamily, check
+from mesalab.tasks.rollout import Policy, StepContext
 
 #: inverse temperatures are fitted within [BETA_MIN, BETA_MAX]: choices that never deviate
 #: from the higher value would otherwise push the estimate to infinity

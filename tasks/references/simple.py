@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tasks.base import TaskFamily
-from tasks.rollout import Policy, StepContext
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.rollout import Policy, StepContext
 
 
 class RandomPolicy(Policy):

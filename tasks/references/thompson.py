@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from tasks.base import check
-from tasks.references.arm_counts import ArmCounts, CountPolicy
-from tasks.rollout import StepContext
+from mesalab.tasks.base import check
+from mesalab.tasks.references.arm_counts import ArmCounts, CountPolicy
+from mesalab.tasks.rollout import StepContext
 
 
 def sample_beta(a: Tensor, b: Tensor, generator: torch.Generator) -> Tensor:

@@ -7,9 +7,9 @@ import math
 import torch
 from torch import Tensor
 
-from tasks.base import check
-from tasks.references.arm_counts import ArmCounts, CountPolicy
-from tasks.rollout import StepContext
+from mesalab.tasks.base import check
+from mesalab.tasks.references.arm_counts import ArmCounts, CountPolicy
+from mesalab.tasks.rollout import StepContext
 
 
 class UCB1(CountPolicy):

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from analysis.metrics import rollout_stats
-from tasks import TaskDistribution, make_family, stream_generator
-from tasks.rollout import Policy, Trajectory
+from mesalab.analysis.metrics import rollout_stats
+from mesalab.tasks import TaskDistribution, make_family, stream_generator
+from mesalab.tasks.rollout import Policy, Trajectory
 
 
 def reference_trajectories(

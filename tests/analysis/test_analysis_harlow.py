@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.harlow import accuracy_analysis, analyze
+from mesalab.analysis.harlow import accuracy_analysis, analyze
 from tests.analysis.conftest import reference_trajectories
 
 

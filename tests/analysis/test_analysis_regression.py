@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.position import position_analysis
-from analysis.regression import analyze
+from mesalab.analysis.position import position_analysis
+from mesalab.analysis.regression import analyze
 from tests.analysis.conftest import reference_trajectories
 
 

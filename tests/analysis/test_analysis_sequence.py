@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.sequence import analyze
+from mesalab.analysis.sequence import analyze
 from tests.analysis.conftest import reference_trajectories
 
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.two_step import BARS, analyze, design, fit_logistic, stay_analysis, stay_counts
-from tasks.rollout import Trajectory
+from mesalab.analysis.two_step import (
+    BARS,
+    analyze,
+    design,
+    fit_logistic,
+    stay_analysis,
+    stay_counts,
+)
+from mesalab.tasks.rollout import Trajectory
 from tests.analysis.conftest import reference_trajectories
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.volatility import BlockRescorlaWagner, analyze, fit_block_rates
-from tasks import make_family
-from tasks.references import fit_rescorla_wagner
-from tasks.references.rescorla_wagner import RescorlaWagner
+from mesalab.analysis.volatility import BlockRescorlaWagner, analyze, fit_block_rates
+from mesalab.tasks import make_family
+from mesalab.tasks.references import fit_rescorla_wagner
+from mesalab.tasks.references.rescorla_wagner import RescorlaWagner
 from tests.analysis.conftest import reference_trajectories
 
 N = 150
@@ -41,7 +41,7 @@ def test_one_learning_rate_is_found_equal_in_both_blocks() -> None:
     assert lo < 1 < hi and res["identified"]
     for key in ("alpha_stable", "alpha_volatile"):
         assert res[f"{key}_ci95"][0] < 0.3 < res[f"{key}_ci95"][1]
-    # the single-rate model inside the fit is the one of tasks.references' fit
+    # the single-rate model inside the fit is the one of mesalab.tasks.references' fit
     alpha, beta = fit_rescorla_wagner(t.actions, t.rewards, 2)
     assert res["alpha_single"] == pytest.approx(float(alpha), abs=2e-3)
     assert res["beta_single"] == pytest.approx(float(beta), rel=1e-2)

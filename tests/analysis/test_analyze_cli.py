@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from analysis.analyze import format_table, main
-from studies.run import CONFIG_DIR, run
+from mesalab.analysis.analyze import format_table, main
+from mesalab.studies.run import CONFIG_DIR, run
 from tests.studies.conftest import TINY
 
 #: family -> (extra overrides, analysis name, figure)
@@ -57,7 +57,7 @@ def test_run_then_analyze(task: str, tmp_path: Path, capsys) -> None:
 
 def test_console_script_and_out_dir(tmp_path: Path, capsys) -> None:
     (script,) = entry_points(group="console_scripts", name="mesalab-analyze")
-    assert script.value == "analysis.analyze:main"
+    assert script.value == "mesalab.analysis.analyze:main"
     run_dir = tiny_run(tmp_path, "harlow", "task.family.num_trials=4")
     out = tmp_path / "elsewhere"
     assert main([str(run_dir), "--tasks", "8", "--out", str(out)]) == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import baselines, demo
-from tasks import FAMILIES, make_family
+from mesalab.analysis import baselines, demo
+from mesalab.tasks import FAMILIES, make_family
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"total_reward", "regret", "regret_ci95", "improvement", "improvement_ci95"}
@@ -18,7 +18,7 @@ FIELDS = {"total_reward", "regret", "regret_ci95", "improvement", "improvement_c
 
 def test_console_script_is_registered() -> None:
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'mesalab-baselines = "analysis.baselines:main"' in text
+    assert 'mesalab-baselines = "mesalab.analysis.baselines:main"' in text
     assert "tasks.cli" not in text
 
 
@@ -77,7 +77,7 @@ def test_bad_options_exit_2_naming_option_and_allowed(
 
 
 def test_process_exit_code_is_2_on_a_bad_option() -> None:
-    cmd = [sys.executable, "-m", "analysis.baselines", "--tasks", "50", "--trials", "-3"]
+    cmd = [sys.executable, "-m", "mesalab.analysis.baselines", "--tasks", "50", "--trials", "-3"]
     bad = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     assert bad.returncode == 2 and "--trials" in bad.stderr and bad.stdout == ""
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.location import (
+from mesalab.analysis.location import (
     greedy_vector,
     location_index,
     location_metrics,
     ratio_bootstrap_ci,
     step_vector,
 )
-from tasks import DependentBandit, LinearRegression, MarkovChain, TaskDistribution
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.distributions import stream_generator
-from tasks.references.discrete_posterior import pool_observer
-from tasks.rollout import Policy
+from mesalab.tasks import DependentBandit, LinearRegression, MarkovChain, TaskDistribution
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.distributions import stream_generator
+from mesalab.tasks.references.discrete_posterior import pool_observer
+from mesalab.tasks.rollout import Policy
 
 FAMILIES = [
     ("dependent", lambda: DependentBandit(num_trials=20)),

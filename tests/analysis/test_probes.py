@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.probes import r2_score, ridge_probe, split_tasks
+from mesalab.analysis.probes import r2_score, ridge_probe, split_tasks
 
 
 def planted(noise_only: bool, n: int = 200, t: int = 10, h: int = 16, f: int = 3):
@@ -46,10 +46,10 @@ def test_split_is_disjoint_and_complete() -> None:
 
 
 def test_activation_sources() -> None:
-    from analysis.probes import activations
-    from archs.base import Learner
-    from archs.recurrent import LSTMCore
-    from archs.transformer import TransformerCore
+    from mesalab.analysis.probes import activations
+    from mesalab.archs.base import Learner
+    from mesalab.archs.recurrent import LSTMCore
+    from mesalab.archs.transformer import TransformerCore
 
     x = torch.randn(3, 5, 6)
     lstm = Learner(LSTMCore(6, hidden_size=8), 2)

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from scipy import stats
 
-from analysis.conditions import verdicts
-from analysis.report import main
-from analysis.sweep import group_runs, load_sweep, t_interval
-from analysis.wandb_report import NO_LOGIN, build_report, has_login
+from mesalab.analysis.conditions import verdicts
+from mesalab.analysis.report import main
+from mesalab.analysis.sweep import group_runs, load_sweep, t_interval
+from mesalab.analysis.wandb_report import NO_LOGIN, build_report, has_login
 from tests.studies.conftest import TINY
 
 T = 10
@@ -236,7 +236,7 @@ def test_real_sweep_report_matches_runs(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "studies.run",
+        "mesalab.studies.run",
         "-m",
         *TINY,
         "condition.memory=true,false",
@@ -285,7 +285,7 @@ def test_wandb_report_without_login_says_so_and_succeeds(sweep: Path, tmp_path: 
         [
             sys.executable,
             "-m",
-            "analysis.report",
+            "mesalab.analysis.report",
             str(sweep),
             "--out",
             str(out),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.diversity import diversity_groups, pool_size_of
-from analysis.report import main
-from analysis.sweep import group_runs, load_sweep
+from mesalab.analysis.diversity import diversity_groups, pool_size_of
+from mesalab.analysis.report import main
+from mesalab.analysis.sweep import group_runs, load_sweep
 from tests.analysis.test_report import write_run
 
 KS = (1, 4, 16)

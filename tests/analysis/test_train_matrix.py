@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from studies.run import CONFIG_DIR, run
-from tasks import FAMILIES
+from mesalab.studies.run import CONFIG_DIR, run
+from mesalab.tasks import FAMILIES
 from tests.studies.conftest import TINY
 
 ARCHS = ("lstm", "gru", "slot", "ffn", "transformer")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from archs import (
+from mesalab.archs import (
     FFNCore,
     GRUCore,
     Learner,
@@ -18,7 +18,7 @@ from archs import (
     matched_widths,
     width_for_budget,
 )
-from archs.budget import count_learner, default_budget
+from mesalab.archs.budget import count_learner, default_budget
 
 D, A, B, T = 5, 3, 4, 7
 K = 3  # slots in the test slot core: fewer than T, so the ring buffer wraps

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from studies.run import CONFIG_DIR
+from mesalab.studies.run import CONFIG_DIR
 
 #: overrides that make any run tiny: a few updates, a few tasks, short episodes
 TINY = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from studies.signals import A2C
+from mesalab.studies.signals import A2C
 
 
 class NaNAfter(A2C):

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from studies.run import run
-from tasks import FAMILIES
+from mesalab.studies.run import run
+from mesalab.tasks import FAMILIES
 
 ARCHS = ["lstm", "gru", "slot", "ffn", "transformer"]
 TRAININGS = ["rl", "supervised", "none"]

@@ -19,7 +19,7 @@ def test_four_run_sweep_through_submitit_local(tmp_path: Path) -> None:
     args = [
         sys.executable,
         "-m",
-        "studies.run",
+        "mesalab.studies.run",
         "-m",
         "hydra/sweeper=dedup",
         "hydra/launcher=submitit_local",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from studies.evaluate import summary_scalars
-from studies.run import run
+from mesalab.studies.evaluate import summary_scalars
+from mesalab.studies.run import run
 from tests.studies.conftest import TINY
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.probes import main
-from studies.run import run
+from mesalab.analysis.probes import main
+from mesalab.studies.run import run
 from tests.studies.conftest import TINY
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from studies.checkpoint import load_checkpoint
-from studies.loop import TrainingDiverged
-from studies.run import METRIC_KEYS, is_finished, run
+from mesalab.studies.checkpoint import load_checkpoint
+from mesalab.studies.loop import TrainingDiverged
+from mesalab.studies.run import METRIC_KEYS, is_finished, run
 from tests.studies.conftest import TINY
 
 EVAL_KEYS = {
@@ -121,7 +121,14 @@ def test_unknown_arch_fails_at_composition(make_cfg) -> None:
 
 
 def _cli(tmp_path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "studies.run", *TINY[1:], f"hydra.run.dir={tmp_path}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "mesalab.studies.run",
+        *TINY[1:],
+        f"hydra.run.dir={tmp_path}",
+        *extra,
+    ]
 
 
 def test_sigterm_then_resume_finishes_with_same_updates(tmp_path: Path) -> None:

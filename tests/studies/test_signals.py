@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studies.signals import A2C, discounted_returns
+from mesalab.studies.signals import A2C, discounted_returns
 
 
 def test_discounted_returns_by_hand() -> None:

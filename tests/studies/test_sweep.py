@@ -7,9 +7,9 @@ import itertools
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from studies.config import memory_flag, validate
-from studies.run import CONFIG_DIR
-from studies.sweep import canonical_job, dedupe_jobs
+from mesalab.studies.config import memory_flag, validate
+from mesalab.studies.run import CONFIG_DIR
+from mesalab.studies.sweep import canonical_job, dedupe_jobs
 
 
 def test_training_none_keeps_only_related() -> None:

@@ -8,8 +8,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from studies.run import CONFIG_DIR
-from tasks import FAMILIES, TaskDistribution, rollout, stream_generator
+from mesalab.studies.run import CONFIG_DIR
+from mesalab.tasks import FAMILIES, TaskDistribution, rollout, stream_generator
 
 TASKS = sorted(p.stem for p in (Path(CONFIG_DIR) / "task").glob("*.yaml"))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hydra.utils import instantiate
 
-from studies.config import validate
-from studies.sweep import canonical_job
+from mesalab.studies.config import validate
+from mesalab.studies.sweep import canonical_job
 from tests.studies.test_sweep import _sweep_jobs
 
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from tasks import DependentBandit, LinearRegression, MarkovChain, TaskDistribution, rollout
-from tasks.base import State, StepOut, index_batch
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.distributions import stream_generator
-from tasks.references.discrete_posterior import ArmPosteriorGreedy, DiscretePosterior
-from tasks.references.simple import OraclePolicy
-from tasks.rollout import Policy, StepContext
-from tasks.two_step import TwoStep
+from mesalab.tasks import DependentBandit, LinearRegression, MarkovChain, TaskDistribution, rollout
+from mesalab.tasks.base import State, StepOut, index_batch
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.distributions import stream_generator
+from mesalab.tasks.references.discrete_posterior import ArmPosteriorGreedy, DiscretePosterior
+from mesalab.tasks.references.simple import OraclePolicy
+from mesalab.tasks.rollout import Policy, StepContext
+from mesalab.tasks.two_step import TwoStep
 
 
 class Recorder(Policy):

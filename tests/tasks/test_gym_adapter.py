@@ -13,8 +13,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
-from tasks import FAMILIES, input_slices, make_family
-from tasks.gym_adapter import ENV_IDS, TaskEnv, TaskVectorEnv, env_id
+from mesalab.tasks import FAMILIES, input_slices, make_family
+from mesalab.tasks.gym_adapter import ENV_IDS, TaskEnv, TaskVectorEnv, env_id
 
 T = 3  # trials per episode in these tests
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import TaskDistribution, rollout, stream_generator
-from tasks.harlow import Harlow
+from mesalab.tasks import TaskDistribution, rollout, stream_generator
+from mesalab.tasks.harlow import Harlow
 
 
 def _run(family, policy, n=1000, prior="train", dist=None):

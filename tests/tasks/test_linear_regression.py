@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import rollout, stream_generator
-from tasks.linear_regression import LinearRegression
-from tasks.references.regression_refs import (
+from mesalab.tasks import rollout, stream_generator
+from mesalab.tasks.linear_regression import LinearRegression
+from mesalab.tasks.references.regression_refs import (
     AveragingPolicy,
     GradientDescentPolicy,
     History,

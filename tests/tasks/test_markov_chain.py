@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from tasks import rollout, stream_generator
-from tasks.base import index_batch
-from tasks.markov_chain import MarkovChain, normalise_prediction
-from tasks.references.markov_refs import BigramPolicy, ChangePointBigramPolicy
+from mesalab.tasks import rollout, stream_generator
+from mesalab.tasks.base import index_batch
+from mesalab.tasks.markov_chain import MarkovChain, normalise_prediction
+from mesalab.tasks.references.markov_refs import BigramPolicy, ChangePointBigramPolicy
 
 
 def _run(family, policy, n=500, prior="train"):

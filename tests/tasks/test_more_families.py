@@ -6,9 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import FAMILIES, TaskDistribution, build_inputs, make_family, rollout, stream_generator
-from tasks.base import batch_size_of, index_batch
-from tasks.references.simple import OraclePolicy
+from mesalab.tasks import (
+    FAMILIES,
+    TaskDistribution,
+    build_inputs,
+    make_family,
+    rollout,
+    stream_generator,
+)
+from mesalab.tasks.base import batch_size_of, index_batch
+from mesalab.tasks.references.simple import OraclePolicy
 
 NAMES = ["two_step", "harlow", "linear_regression", "markov_chain", "tabular_mdp"]
 B = 16

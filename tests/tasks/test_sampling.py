@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks.sampling import sample_dirichlet, sample_gamma
+from mesalab.tasks.sampling import sample_dirichlet, sample_gamma
 
 N = 200_000
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import rollout, stream_generator
-from tasks.references.simple import RandomPolicy
-from tasks.tabular_mdp import TabularMDP, finite_horizon_q
+from mesalab.tasks import rollout, stream_generator
+from mesalab.tasks.references.simple import RandomPolicy
+from mesalab.tasks.tabular_mdp import TabularMDP, finite_horizon_q
 
 
 def _run(family, policy, n=200, prior="train"):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import TaskDistribution, make_family, stream_generator
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.dependent_bandit import DependentBandit
-from tasks.references import make_policy
-from tasks.references.gittins import GittinsIndex, gittins_table
-from tasks.references.rescorla_wagner import RescorlaWagner, fit_rescorla_wagner
-from tasks.references.thompson import ThompsonSampling
-from tasks.restless_bandit import RestlessBandit
+from mesalab.tasks import TaskDistribution, make_family, stream_generator
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.dependent_bandit import DependentBandit
+from mesalab.tasks.references import make_policy
+from mesalab.tasks.references.gittins import GittinsIndex, gittins_table
+from mesalab.tasks.references.rescorla_wagner import RescorlaWagner, fit_rescorla_wagner
+from mesalab.tasks.references.thompson import ThompsonSampling
+from mesalab.tasks.restless_bandit import RestlessBandit
 
 CASES = [
     (lambda: BernoulliBandit(num_arms=1), "num_arms=1"),
@@ -61,7 +61,7 @@ def test_bad_parameter_is_named(build, named: str) -> None:
 
 
 def test_dp_refuses_more_than_two_arms() -> None:
-    from tasks.references.bayes_dp import TwoArmDynamicProgramming
+    from mesalab.tasks.references.bayes_dp import TwoArmDynamicProgramming
 
     with pytest.raises(ValueError, match="num_arms=3"):
         TwoArmDynamicProgramming().reset(BernoulliBandit(num_arms=3), 4, torch.Generator())

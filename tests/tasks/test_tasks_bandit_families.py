@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from tasks import TaskDistribution, num_distinct, rollout, stream_generator
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.dependent_bandit import DependentBandit
-from tasks.distributions import latent_rows
-from tasks.references.simple import RandomPolicy
-from tasks.restless_bandit import RestlessBandit
+from mesalab.tasks import TaskDistribution, num_distinct, rollout, stream_generator
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.dependent_bandit import DependentBandit
+from mesalab.tasks.distributions import latent_rows
+from mesalab.tasks.references.simple import RandomPolicy
+from mesalab.tasks.restless_bandit import RestlessBandit
 
 N = 4000
 

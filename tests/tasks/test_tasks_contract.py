@@ -12,11 +12,18 @@ import pytest
 import torch
 from torch import Tensor
 
-from tasks import FAMILIES, TaskDistribution, TaskFamily, num_distinct, rollout, stream_generator
-from tasks.base import StepOut
-from tasks.distributions import latent_rows
-from tasks.inputs import input_slices
-from tasks.rollout import Policy, StepContext, Trajectory
+from mesalab.tasks import (
+    FAMILIES,
+    TaskDistribution,
+    TaskFamily,
+    num_distinct,
+    rollout,
+    stream_generator,
+)
+from mesalab.tasks.base import StepOut
+from mesalab.tasks.distributions import latent_rows
+from mesalab.tasks.inputs import input_slices
+from mesalab.tasks.rollout import Policy, StepContext, Trajectory
 
 NAMES = sorted(FAMILIES)
 MODES = [("related", None), ("single", None), ("pool", 3), ("trialwise", None)]

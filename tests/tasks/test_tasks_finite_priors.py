@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import TaskDistribution, num_distinct, stream_generator
-from tasks.base import TaskFamily
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.dependent_bandit import DependentBandit
-from tasks.distributions import latent_rows, repeated_rows, rows_in
-from tasks.harlow import Harlow
-from tasks.two_step import TwoStep
+from mesalab.tasks import TaskDistribution, num_distinct, stream_generator
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.dependent_bandit import DependentBandit
+from mesalab.tasks.distributions import latent_rows, repeated_rows, rows_in
+from mesalab.tasks.harlow import Harlow
+from mesalab.tasks.two_step import TwoStep
 
 #: (family, prior, the number of distinct tasks worked out by hand)
 SMALL = [

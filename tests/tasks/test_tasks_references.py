@@ -12,17 +12,21 @@ import numpy as np
 import pytest
 import torch
 
-from tasks import FAMILIES, TaskDistribution, make_family, rollout, stream_generator
-from tasks.base import State, StepOut
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.dependent_bandit import VARIANTS, DependentBandit
-from tasks.references import make_policy
-from tasks.references.bayes_dependent import DependentBayesOptimal
-from tasks.references.bayes_dp import TwoArmDynamicProgramming, predictive_success, two_arm_table
-from tasks.references.bayes_filter import RestlessBayesFilter
-from tasks.references.gittins import gittins_table
-from tasks.restless_bandit import RestlessBandit
-from tasks.rollout import StepContext
+from mesalab.tasks import FAMILIES, TaskDistribution, make_family, rollout, stream_generator
+from mesalab.tasks.base import State, StepOut
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.dependent_bandit import VARIANTS, DependentBandit
+from mesalab.tasks.references import make_policy
+from mesalab.tasks.references.bayes_dependent import DependentBayesOptimal
+from mesalab.tasks.references.bayes_dp import (
+    TwoArmDynamicProgramming,
+    predictive_success,
+    two_arm_table,
+)
+from mesalab.tasks.references.bayes_filter import RestlessBayesFilter
+from mesalab.tasks.references.gittins import gittins_table
+from mesalab.tasks.restless_bandit import RestlessBandit
+from mesalab.tasks.rollout import StepContext
 
 Moment = Callable[[int, int], Fraction]  # (k, m) -> E[p^k (1 - p)^m] under the prior
 

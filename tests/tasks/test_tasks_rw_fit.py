@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import TaskDistribution, rollout, stream_generator
-from tasks.bernoulli_bandit import BernoulliBandit
-from tasks.references.rescorla_wagner import RescorlaWagner, fit_rescorla_wagner
+from mesalab.tasks import TaskDistribution, rollout, stream_generator
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
+from mesalab.tasks.references.rescorla_wagner import RescorlaWagner, fit_rescorla_wagner
 
 
 def simulate(alpha: float, beta: float, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import rollout, stream_generator
-from tasks.references.simple import RandomPolicy
-from tasks.references.two_step_refs import BayesTwoStepPolicy
-from tasks.two_step import TwoStep
+from mesalab.tasks import rollout, stream_generator
+from mesalab.tasks.references.simple import RandomPolicy
+from mesalab.tasks.references.two_step_refs import BayesTwoStepPolicy
+from mesalab.tasks.two_step import TwoStep
 
 
 def _run(policy, n=2000, prior="train", family=None):

@@ -1,0 +1,1 @@
+"""Metrics, baselines, fits, probes, sweep aggregation, plots and reports."""

@@ -1,0 +1,143 @@
+"""Which of the three conditions are necessary, and whether together they suffice, per arch.
+
+The full condition is memory on, weights trained by RL, a distribution of related tasks.
+It *shows improvement* when the 95% interval of post-freeze improvement lies above 0; then
+the three conditions are *sufficient* (for that arch and task). A single ablation *removes*
+the improvement when its interval includes 0 or lies below it; then the condition it removes
+is *necessary*, else *not necessary*. Combinations that were not run are said to be so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mesalab.analysis.sweep import Group, Stat
+
+#: (condition it tests, how the setting differs from the full condition, group fields changed)
+ABLATIONS: tuple[tuple[str, str, dict], ...] = (
+    ("memory", "memory off", {"memory": False}),
+    ("RL training (vs supervised)", "training supervised", {"training": "supervised"}),
+    ("trained weights (vs untrained)", "training none", {"training": "none"}),
+    ("related tasks (vs one task)", "distribution single", {"distribution": "single"}),
+    ("related tasks (vs trialwise)", "distribution trialwise", {"distribution": "trialwise"}),
+)
+FULL = {"training": "rl", "distribution": "related"}
+
+
+@dataclass
+class Verdict:
+    """One row of the necessary/sufficient table."""
+
+    task: str
+    arch: str
+    variant: str
+    condition: str
+    setting: str
+    stat: Stat | None
+    verdict: str
+
+
+def _has_memory(groups: list[Group]) -> bool:
+    """The arch's own ``has_memory`` from the run config, else whether any run had memory."""
+    for g in groups:
+        for r in g.runs:
+            value = r.config.get("arch", {}).get("has_memory") if r.config else None
+            if isinstance(value, bool):
+                return value
+    return any(g.memory for g in groups)
+
+
+def verdicts(groups: list[Group]) -> list[Verdict]:
+    """The full condition and each single ablation, per (task, arch, variant)."""
+    by_arch: dict[tuple, list[Group]] = {}
+    for g in groups:
+        by_arch.setdefault((g.task, g.arch, g.variant), []).append(g)
+    out: list[Verdict] = []
+    for (task, arch, variant), gs in by_arch.items():
+        has_mem = _has_memory(gs)
+        index = {(g.training, g.memory, g.distribution): g for g in gs}
+        full_key = {"memory": has_mem, **FULL}
+
+        def find(fields: dict, full_key: dict = full_key, index: dict = index) -> Group | None:
+            k = {**full_key, **fields}
+            return index.get((k["training"], k["memory"], k["distribution"]))
+
+        full = find({})
+        full_stat = full.stats["improvement"] if full else None
+        improves = full_stat.above_zero() if full_stat else None
+        mem = "memory on" if has_mem else "memory off (arch has none)"
+        if full is None:
+            text = "not run"
+        elif improves:
+            text = "shows improvement: the conditions are sufficient"
+        elif improves is None:
+            text = "no interval: undetermined"
+        else:
+            text = "no improvement: not sufficient"
+        out.append(
+            Verdict(
+                task,
+                arch,
+                variant,
+                "all three (full)",
+                f"{mem}, training rl, distribution related",
+                full_stat,
+                text,
+            )
+        )
+        for condition, setting, fields in ABLATIONS:
+            if "memory" in fields and not has_mem:
+                out.append(
+                    Verdict(
+                        task,
+                        arch,
+                        variant,
+                        condition,
+                        setting,
+                        None,
+                        "n/a: the arch has no memory to switch off",
+                    )
+                )
+                continue
+            g = find(fields)
+            stat = g.stats["improvement"] if g else None
+            if g is None:
+                text = "not run"
+            elif stat.above_zero() is None:
+                text = "no interval: undetermined"
+            elif not improves:
+                text = "undetermined: the full condition shows no improvement"
+            elif stat.above_zero():
+                text = "keeps the improvement: not necessary"
+            else:
+                text = "removes the improvement: necessary"
+            out.append(Verdict(task, arch, variant, condition, setting, stat, text))
+    return out
+
+
+_FULL_SHORT = {
+    "shows improvement: the conditions are sufficient": "improves (sufficient)",
+    "no improvement: not sufficient": "does not improve (not sufficient)",
+}
+
+
+def summary_lines(rows: list[Verdict]) -> list[str]:
+    """One sentence per (task, arch, variant): sufficient?, necessary and not necessary."""
+    lines = []
+    keys = list(dict.fromkeys((v.task, v.arch, v.variant) for v in rows))
+    for key in keys:
+        vs = [v for v in rows if (v.task, v.arch, v.variant) == key]
+        full, abl = vs[0], vs[1:]
+        name = f"{key[1]} on {key[0]}" + (f" ({key[2]})" if key[2] else "")
+        nec = [v.condition for v in abl if v.verdict.endswith(": necessary")]
+        notnec = [v.condition for v in abl if v.verdict.endswith("not necessary")]
+        missing = [v.setting for v in abl if v.verdict == "not run"]
+        parts = [f"{name}: full condition {_FULL_SHORT.get(full.verdict, full.verdict)}"]
+        if nec:
+            parts.append("necessary: " + ", ".join(nec))
+        if notnec:
+            parts.append("not necessary: " + ", ".join(notnec))
+        if missing:
+            parts.append("not run: " + ", ".join(missing))
+        lines.append("; ".join(parts) + ".")
+    return lines

@@ -1,0 +1,1 @@
+"""The run pipeline: train, freeze, evaluate; training signals; study definitions."""

@@ -1,0 +1,180 @@
+"""The structured top-level config (Hydra ConfigStore) and the checks run before training.
+
+The schema makes a typo in a top-level key fail at composition; ``validate`` then checks
+values and names the offending field, before anything is built or trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from mesalab.tasks.distributions import MODES
+
+
+@dataclass
+class TaskConfig:
+    """A task family: its short name and the ``_target_`` node that builds it."""
+
+    name: str = MISSING
+    family: Any = MISSING
+
+
+@dataclass
+class ArchConfig:
+    """A learner core: name, whether it has memory at all, and the partial that builds it."""
+
+    name: str = MISSING
+    has_memory: bool = True
+    core: Any = MISSING
+
+
+@dataclass
+class TrainingConfig:
+    """A training signal plus the loop's budget and optimizer."""
+
+    name: str = MISSING
+    signal: Any = MISSING
+    updates: int = 0
+    batch_size: int = 256
+    optimizer: Any = None
+    grad_clip: float | None = 1.0
+    lr_final_fraction: float = 1.0  # linear learning-rate decay to this fraction (1 = constant)
+
+
+@dataclass
+class ConditionConfig:
+    """Conditions 1 and 3: memory on/off (None = the arch's own) and the task distribution."""
+
+    memory: bool | None = None
+    distribution: str = "related"
+    pool_size: int | None = None
+
+
+@dataclass
+class EvalConfig:
+    """Post-freeze evaluation and the emergence curve during training."""
+
+    num_tasks: int = 1000
+    curve_tasks: int = 200
+    every: int = 100  # emergence-curve evaluation every N updates (0 = off)
+    greedy: bool = False  # act by argmax instead of sampling the policy (reported as such)
+    ood_tasks: int = 200  # tasks per out-of-distribution prior (0 = no OOD evaluation)
+    location_tasks: int = 500  # held-out tasks for the location-learning index (0 = off)
+
+
+@dataclass
+class LoggerConfig:
+    """Weights & Biases: ``kind: none`` turns it off; the mode is always explicit."""
+
+    kind: str = "wandb"
+    mode: str = "offline"
+    project: str = "mesalab"
+    entity: str | None = None
+    group: str | None = None
+    every: int = 10  # log training metrics every N updates
+
+
+@dataclass
+class RunConfig:
+    """One run: train (or not), freeze, evaluate."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    condition: ConditionConfig = field(default_factory=ConditionConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    device: str = "auto"
+    # torch CPU threads: at these batch sizes a second thread gains nothing on the CPU, and
+    # under load (or beside parallel sweep jobs) it costs up to 10x; None = torch's default.
+    threads: int | None = 1
+    resume: bool = False
+    force: bool = False  # rerun even if the run directory holds a finished run
+    checkpoint_every: int = 200
+    progress: bool = True
+    out_root: str = "outputs"
+    sweep_name: str = "default"
+    run_name: str = MISSING
+    study: Any = None
+
+
+def register_configs() -> None:
+    """Put the schema in Hydra's ConfigStore as ``base_config``."""
+    ConfigStore.instance().store(name="base_config", node=RunConfig)
+
+
+def distribution_tag(distribution: str, pool_size: int | None) -> str:
+    """``pool8`` for pool(8); the mode name otherwise."""
+    return f"pool{pool_size}" if distribution == "pool" else distribution
+
+
+def memory_flag(cfg: DictConfig) -> bool:
+    """The memory condition, resolving ``None`` to the arch's own."""
+    mem = cfg.condition.memory
+    return bool(cfg.arch.has_memory) if mem is None else bool(mem)
+
+
+def register_resolvers() -> None:
+    """Resolvers used in run names."""
+    if not OmegaConf.has_resolver("mesalab_dist"):
+        OmegaConf.register_new_resolver("mesalab_dist", distribution_tag)
+    if not OmegaConf.has_resolver("mesalab_mem"):
+        OmegaConf.register_new_resolver(
+            "mesalab_mem", lambda mem, has: "on" if (has if mem is None else mem) else "off"
+        )
+
+
+def _fail(field_name: str, value: object, allowed: str) -> None:
+    raise ValueError(f"{field_name}={value!r} is not allowed: {field_name} must be {allowed}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check values that the schema cannot; every message names the field."""
+    c, t, e = cfg.condition, cfg.training, cfg.eval
+    if c.distribution not in MODES:
+        _fail("condition.distribution", c.distribution, f"one of {list(MODES)}")
+    if c.distribution == "pool" and (c.pool_size is None or c.pool_size < 1):
+        _fail("condition.pool_size", c.pool_size, "an int >= 1 when condition.distribution=pool")
+    if c.memory and not cfg.arch.has_memory:
+        _fail(
+            "condition.memory",
+            c.memory,
+            f"false or null for arch={cfg.arch.name} (it has no memory to switch on)",
+        )
+    if t.updates < 0:
+        _fail("training.updates", t.updates, ">= 0")
+    if t.batch_size < 1:
+        _fail("training.batch_size", t.batch_size, ">= 1")
+    if t.optimizer is not None and "lr" in t.optimizer and not t.optimizer.lr > 0:
+        _fail("training.optimizer.lr", t.optimizer.lr, "> 0")
+    if not 0.0 <= t.lr_final_fraction <= 1.0:
+        _fail("training.lr_final_fraction", t.lr_final_fraction, "in [0, 1]")
+    if t.grad_clip is not None and t.grad_clip <= 0:
+        _fail("training.grad_clip", t.grad_clip, "> 0 or null")
+    if t.name != "none" and t.updates > 0 and t.optimizer is None:
+        _fail("training.optimizer", None, "set when training updates the weights")
+    for name in ("num_tasks", "curve_tasks"):
+        if e[name] < 1:
+            _fail(f"eval.{name}", e[name], ">= 1")
+    for name in ("every", "ood_tasks"):
+        if e[name] < 0:
+            _fail(f"eval.{name}", e[name], ">= 0")
+    if e.location_tasks == 1 or e.location_tasks < 0:
+        _fail("eval.location_tasks", e.location_tasks, "0 (off) or >= 2")
+    if cfg.device not in ("auto", "cpu", "cuda") and not str(cfg.device).startswith("cuda:"):
+        _fail("device", cfg.device, "auto, cpu, cuda or cuda:N")
+    if cfg.logger.kind not in ("wandb", "none"):
+        _fail("logger.kind", cfg.logger.kind, "wandb or none")
+    if cfg.logger.kind == "wandb" and cfg.logger.mode not in ("offline", "online", "disabled"):
+        _fail("logger.mode", cfg.logger.mode, "offline, online or disabled")
+    if cfg.threads is not None and cfg.threads < 1:
+        _fail("threads", cfg.threads, ">= 1 or null")
+    if cfg.seed < 0:
+        _fail("seed", cfg.seed, ">= 0")
+    if cfg.checkpoint_every < 0:
+        _fail("checkpoint_every", cfg.checkpoint_every, ">= 0")

@@ -1,0 +1,50 @@
+"""Rebuild a finished (or checkpointed) run from its directory, for analyses and probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mesalab.archs.base import Learner
+from mesalab.studies.checkpoint import load_checkpoint
+from mesalab.studies.config import memory_flag
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.distributions import TaskDistribution
+
+
+@dataclass
+class LoadedRun:
+    """Everything needed to roll the run's frozen learner out again."""
+
+    cfg: DictConfig
+    family: TaskFamily
+    distribution: TaskDistribution
+    learner: Learner
+    checkpoint: dict[str, Any]
+
+
+def build_objects(
+    cfg: DictConfig, device: torch.device | str = "cpu"
+) -> tuple[TaskFamily, TaskDistribution, Learner]:
+    """The family, training distribution and (untrained) learner a config describes."""
+    family = instantiate(cfg.task.family)
+    dist = TaskDistribution(
+        family, cfg.condition.distribution, cfg.condition.pool_size, seed=cfg.seed, device=device
+    )
+    core = instantiate(cfg.arch.core)(input_dim=family.input_dim, memory=memory_flag(cfg))
+    return family, dist, Learner(core, family.num_actions).to(device)
+
+
+def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> LoadedRun:
+    """Load ``checkpoint.pt`` of a run directory; the learner is frozen (eval, no grad)."""
+    ck = load_checkpoint(Path(run_dir) / "checkpoint.pt", device)
+    cfg = OmegaConf.create(ck["config"])
+    family, dist, learner = build_objects(cfg, device)
+    learner.load_state_dict(ck["learner"])
+    learner.eval().requires_grad_(False)
+    return LoadedRun(cfg, family, dist, learner, ck)

@@ -1,0 +1,129 @@
+"""The one training loop: roll out, compute the signal's loss, step the optimizer.
+
+Rollouts run without gradients, step by step with carried memory (as the learner acts);
+the loss then re-evaluates the learner on the whole recorded input sequence in one causal
+forward pass. The learner is deterministic given its inputs, so the re-evaluated policy is
+exactly the one that acted: the policy gradient stays on-policy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from mesalab.archs.base import Learner
+from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.signals import Signal
+from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.distributions import TaskDistribution
+from mesalab.tasks.rollout import Trajectory, rollout
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss: training stops and the last good checkpoint is kept."""
+
+
+@dataclass
+class LoopState:
+    """Everything needed to continue training exactly where it stopped."""
+
+    update: int = 0
+    env_steps: int = 0
+    wall_s: float = 0.0
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def train_step(
+    learner: Learner,
+    optimizer: torch.optim.Optimizer,
+    signal: Signal,
+    family: TaskFamily,
+    distribution: TaskDistribution,
+    batch_size: int,
+    env_gen: torch.Generator,
+    policy_gen: torch.Generator,
+    progress: float,
+    grad_clip: float | None,
+    update: int,
+) -> tuple[Trajectory, dict[str, float]]:
+    """One update: a batch of episodes, one loss, one optimizer step."""
+    policy = LearnerPolicy(learner, explore=signal.explores)
+    with torch.no_grad():
+        latent = distribution.sample(batch_size, env_gen)
+        traj = rollout(family, latent, policy, env_gen, policy_gen, distribution)
+    out, _ = learner(traj.inputs, learner.initial_memory(batch_size, traj.inputs.device))
+    loss, metrics = signal.loss(out, traj, policy.head, progress)
+    if not math.isfinite(loss.item()):
+        raise TrainingDiverged(f"non-finite loss {loss.item()} at update {update}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        metrics["train/grad_norm"] = float(
+            torch.nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
+        )
+    optimizer.step()
+    metrics["losses/total"] = loss.item()
+    metrics["train/mean_reward"] = traj.rewards.mean().item()
+    metrics["train/mean_regret"] = traj.regret.sum(1).mean().item()
+    return traj, metrics
+
+
+def train(
+    learner: Learner,
+    optimizer: torch.optim.Optimizer,
+    signal: Signal,
+    family: TaskFamily,
+    distribution: TaskDistribution,
+    updates: int,
+    batch_size: int,
+    env_gen: torch.Generator,
+    policy_gen: torch.Generator,
+    grad_clip: float | None = 1.0,
+    state: LoopState | None = None,
+    on_update: Callable[[LoopState, dict[str, float]], bool] | None = None,
+    lr_final_fraction: float = 1.0,
+) -> LoopState:
+    """Run updates until ``updates`` are done or ``on_update`` returns False (stop request).
+
+    The learning rate decays linearly from its initial value to ``lr_final_fraction`` times
+    it over the ``updates`` (1.0: constant); it is a function of the update index only, so a
+    resumed run follows the same schedule.
+    """
+    state = state or LoopState()
+    if not signal.updates_weights:
+        return state
+    learner.train()
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    while state.update < updates:
+        t0 = time.perf_counter()
+        frac = 1.0 - (1.0 - lr_final_fraction) * state.update / max(updates, 1)
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * frac
+        _, metrics = train_step(
+            learner,
+            optimizer,
+            signal,
+            family,
+            distribution,
+            batch_size,
+            env_gen,
+            policy_gen,
+            state.update / max(updates, 1),
+            grad_clip,
+            state.update,
+        )
+        dt = time.perf_counter() - t0
+        steps = batch_size * family.num_trials
+        state.update += 1
+        state.env_steps += steps
+        state.wall_s += dt
+        metrics["charts/steps_per_s"] = steps / dt
+        metrics["train/lr"] = optimizer.param_groups[0]["lr"]
+        if on_update is not None and on_update(state, metrics) is False:
+            break
+    return state

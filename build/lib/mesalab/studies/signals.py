@@ -1,0 +1,136 @@
+"""Training signals (condition 2). Each turns one batch of rollouts into a loss.
+
+All three share the rollout loop in ``mesalab.studies.loop``; they differ only in the loss:
+
+- ``A2C``: advantage actor-critic over whole episodes (Wang et al. 2018): the reward enters
+  the gradient through discounted returns;
+- ``Supervised``: cross-entropy to the oracle's action (decision tasks, as in the
+  Decision-Pretrained Transformer) or squared error to the revealed target (prediction
+  tasks); the reward is an input but never enters the gradient;
+- ``NoTraining``: random initial weights, never updated (the floor of every comparison).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from mesalab.archs.base import LearnerOutput
+from mesalab.studies.action_heads import ActionHead
+from mesalab.tasks.base import check
+from mesalab.tasks.rollout import Trajectory
+
+
+def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
+    """G_t = sum_{k>=t} gamma^(k-t) r_k within the episode (no bootstrap at its end), (B, T)."""
+    t = rewards.shape[1]
+    idx = torch.arange(t, device=rewards.device)
+    power = (idx[:, None] - idx[None, :]).clamp_min(0).to(rewards.dtype)  # (T, T): k - t
+    weights = torch.where(idx[:, None] >= idx[None, :], gamma**power, torch.zeros_like(power))
+    return rewards @ weights  # (B, T) @ (T_k, T_t) -> (B, T_t)
+
+
+class Signal:
+    """A training signal: ``updates_weights``, ``explores`` and a loss on a batch of rollouts."""
+
+    name = "signal"
+    updates_weights = True
+    explores = False  # act stochastically on prediction tasks during training rollouts
+
+    def loss(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Scalar loss and namespaced metrics; ``progress`` in [0, 1] drives schedules."""
+        raise NotImplementedError
+
+
+class A2C(Signal):
+    """Advantage actor-critic with an optionally annealed entropy bonus."""
+
+    name = "rl"
+    explores = True
+
+    def __init__(
+        self,
+        gamma: float = 0.9,
+        value_coef: float = 0.05,
+        entropy_coef: float = 0.05,
+        entropy_final: float | None = None,
+        normalize_advantages: bool = False,
+        gae_lambda: float = 1.0,
+    ) -> None:
+        check(0.0 <= gamma <= 1.0, "training.signal.gamma", gamma, "in [0, 1]")
+        check(0.0 <= gae_lambda <= 1.0, "training.signal.gae_lambda", gae_lambda, "in [0, 1]")
+        check(value_coef >= 0, "training.signal.value_coef", value_coef, ">= 0")
+        check(entropy_coef >= 0, "training.signal.entropy_coef", entropy_coef, ">= 0")
+        if entropy_final is not None:
+            check(entropy_final >= 0, "training.signal.entropy_final", entropy_final, ">= 0")
+        self.gamma, self.value_coef = gamma, value_coef
+        self.entropy_coef, self.entropy_final = entropy_coef, entropy_final
+        self.normalize_advantages = normalize_advantages
+        self.gae_lambda = gae_lambda
+
+    def entropy_weight(self, progress: float) -> float:
+        """Linear anneal from ``entropy_coef`` to ``entropy_final`` (constant when None)."""
+        if self.entropy_final is None:
+            return self.entropy_coef
+        return self.entropy_coef + (self.entropy_final - self.entropy_coef) * min(progress, 1.0)
+
+    def advantages(self, rewards: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Advantages and value targets, each (B, T), from rewards and detached values.
+
+        With ``gae_lambda = 1`` the advantage is the Monte Carlo G_t - V(h_t) and the value
+        target is G_t. With lambda < 1 the advantage sums the discounted TD errors
+        delta_t = r_t + gamma V(h_{t+1}) - V(h_t) with weight (gamma lambda)^k (Schulman et
+        al. 2016), V = 0 after the episode's last trial, and the value target is the
+        lambda-return A_t + V(h_t). The objective is still the gamma-discounted return; lambda
+        trades the variance of the Monte Carlo return for the critic's bias.
+        """
+        if self.gae_lambda >= 1.0:
+            returns = discounted_returns(rewards, self.gamma)
+            return returns - value, returns
+        next_v = torch.cat([value[:, 1:], torch.zeros_like(value[:, :1])], dim=1)
+        delta = rewards + self.gamma * next_v - value
+        adv = discounted_returns(delta, self.gamma * self.gae_lambda)
+        return adv, adv + value
+
+    def loss(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Policy gradient with ``advantages``, value regression, entropy bonus."""
+        value = out.value  # (B, T)
+        adv, returns = self.advantages(traj.rewards, value.detach())
+        if self.normalize_advantages:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        logp, entropy = head.log_prob_entropy(out, traj.actions)  # (B, T) each
+        entropy = entropy.mean()
+        policy_loss = -(logp * adv).mean()
+        value_loss = 0.5 * (returns - value).pow(2).mean()
+        ent_w = self.entropy_weight(progress)
+        loss = policy_loss + self.value_coef * value_loss - ent_w * entropy
+        return loss, {
+            "losses/policy_loss": policy_loss.item(),
+            "losses/value_loss": value_loss.item(),
+            "losses/entropy": entropy.item(),
+            "train/entropy_coef": ent_w,
+        }
+
+
+class Supervised(Signal):
+    """Imitate the oracle (decision) or regress on the revealed target (prediction)."""
+
+    name = "supervised"
+
+    def loss(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
+    ) -> tuple[Tensor, dict[str, float]]:
+        """The head's supervised loss: oracle action, or the revealed target."""
+        loss = head.supervised_loss(out, traj)
+        return loss, {"losses/supervised_loss": loss.item()}
+
+
+class NoTraining(Signal):
+    """Random initial weights, never updated."""
+
+    name = "none"
+    updates_weights = False
