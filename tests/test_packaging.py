@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -58,20 +59,14 @@ def test_importing_tasks_imports_no_study_extra():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # Build from a copy: setuptools stages files in <source>/build/, and stale files there would
+    # leak into the wheel (and the checkout).
+    src = tmp_path_factory.mktemp("src") / "mesalab"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "outputs", "multirun", "*.egg-info")
+    shutil.copytree(ROOT, src, ignore=skip)
     out = tmp_path_factory.mktemp("wheel")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "-q",
-        "--no-deps",
-        "--no-build-isolation",
-        "-w",
-        str(out),
-        str(ROOT),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, cwd=out)
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*cmd, "-w", str(out), str(src)], check=True, capture_output=True, cwd=out)
     (whl,) = out.glob("mesalab-*.whl")
     return whl
 

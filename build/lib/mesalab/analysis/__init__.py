@@ -1,1 +1,0 @@
-"""Metrics, baselines, fits, probes, sweep aggregation, plots and reports."""

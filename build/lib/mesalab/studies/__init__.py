@@ -1,1 +1,0 @@
-"""The run pipeline: train, freeze, evaluate; training signals; study definitions."""
