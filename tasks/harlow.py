@@ -51,6 +51,8 @@ class Harlow(TaskFamily):
     name = "harlow"
     kind = "decision"
     priors = ("train", "novel", "similar")
+    feedback_bounds = (0.0, 1.0)  # the reward; the objects are Gaussian (unbounded)
+    action_free_dynamics = True  # the left/right shuffle is a coin whatever the action
     ideal_reference = "one_shot"
 
     def __init__(

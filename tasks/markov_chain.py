@@ -71,6 +71,9 @@ class MarkovChain(TaskFamily):
     kind = "prediction"
     action_space = "simplex"
     priors = ("train", "sparse", "flat", "drifting")
+    obs_bounds = feedback_bounds = (0.0, 1.0)  # one-hot states
+    action_bounds = (0.0, 1.0)  # a prediction's weights (normalised by the step)
+    action_free_dynamics = True  # the chain moves whatever the prediction
     ideal_reference = "bayes_optimal"
 
     def __init__(

@@ -76,6 +76,7 @@ class TabularMDP(TaskFamily):
     name = "tabular_mdp"
     kind = "decision"
     priors = ("train", "sparse", "shifted", "noisy")
+    obs_bounds = (0.0, 1.0)  # one-hot state and the episode flag; rewards are Gaussian
     ideal_reference = "psrl"
 
     def __init__(
