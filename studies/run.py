@@ -45,6 +45,7 @@ from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
 from mesalab.studies.progress import SKIPPED
+from mesalab.studies.version import code_state
 from mesalab.studies.wandb_logger import NullLogger, WandbLogger
 from mesalab.tasks.distributions import stream_generator
 
@@ -274,6 +275,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         "frozen": result["frozen"],
         "location": result["location"],  # None without a training pool (related, trialwise)
         "ood": result["ood"],
+        "code": code_state(),  # commit and dirty flag, read by mesalab-report's header
     }
     curves = {"learner": curve_of(result["eval"])}
     curves.update({k: curve_of(v) for k, v in result["references"].items()})
