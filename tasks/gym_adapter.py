@@ -13,9 +13,10 @@ The observation is the shared per-step learner input (:func:`mesalab.tasks.input
 so a gymnasium agent sees exactly what mesalab's learners see; its Box is bounded by the
 family's declared ranges. Non-discrete actions are normalized to [-1, 1] and mapped onto the
 family's ``action_bounds``. The single-environment view steps bandit-like families by table
-lookup over a block of episodes computed ahead (:mod:`mesalab.tasks.episode_block`). The reward is the sampled reward;
-``info["expected_reward"]`` and ``info["optimal_expected_reward"]`` give what the metrics use.
-An episode is one task of ``num_trials`` trials; it terminates (never truncates) at the last.
+lookup over a block of episodes computed ahead (:mod:`mesalab.tasks.episode_block`). The
+reward is the sampled reward; ``info["expected_reward"]`` and
+``info["optimal_expected_reward"]`` give what the metrics use. An episode is one task of
+``num_trials`` trials; it terminates (never truncates) at the last.
 """
 
 from __future__ import annotations
