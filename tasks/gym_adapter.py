@@ -306,9 +306,10 @@ class TaskEnv(gymnasium.Env):
 
     Families with discrete actions and action-free dynamics step by table lookup over a block
     of episodes computed ahead with the family's own torch dynamics
-    (:mod:`mesalab.tasks.episode_block`), a few microseconds a step; the others step a
-    :class:`TaskVectorEnv` of one. ``render_mode``: ``"ansi"`` (the input as text) or
-    ``"rgb_array"`` (the input as a strip of grey cells, scaled to the observation bounds).
+    (:mod:`mesalab.tasks.episode_block`), a few microseconds a step; the others step the
+    family on one row (a trialwise distribution: a :class:`TaskVectorEnv` of one).
+    ``render_mode``: ``"ansi"`` (the input as text) or ``"rgb_array"`` (the input as a strip
+    of grey cells, scaled to the observation bounds).
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -334,6 +335,10 @@ class TaskEnv(gymnasium.Env):
         self.observation_space = self.vector.single_observation_space
         self.action_space = self.vector.single_action_space
         self.fast = supports_blocks(self.family, self.vector.distribution)
+        # the others step the family directly, one row; a trialwise redraw needs the vector env
+        self.direct = not self.fast and not self.vector.distribution.trialwise
+        self._latent: Any = None
+        self._state: Any = None
         self._block_episodes = block_size(self.family, block_episodes)
         self._block: EpisodeBlock | None = None
         self._episode = self._t = 0
@@ -346,13 +351,18 @@ class TaskEnv(gymnasium.Env):
         super().reset(seed=seed)
         if seed is None and self.vector._gen is None:
             seed = int(self.np_random.integers(2**62))
-        if not self.fast:
+        if not (self.fast or self.direct):
             obs, info = self.vector.reset(seed=seed)
             self._obs = obs[0]
             return obs[0], _unbatch(info)
         if seed is not None:
             self.vector._gen = torch.Generator(device=self.vector.device).manual_seed(seed)
             self._block = None
+        if self.direct:
+            self._latent = self.vector.distribution.sample(1, self.vector._gen)
+            self._state = self.family.reset(self._latent, self.vector._gen)
+            self._obs = self._direct_inputs(None, None)
+            return self._obs, {}
         self._episode += 1
         if self._block is None or self._episode >= self._block.num_episodes:
             self._block = draw_block(
@@ -365,6 +375,8 @@ class TaskEnv(gymnasium.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One trial."""
+        if self.direct:
+            return self._direct_step(action)
         if not self.fast:
             obs, reward, terminated, truncated, info = self.vector.step(np.asarray(action)[None])
             self._obs = obs[0]
@@ -398,6 +410,30 @@ class TaskEnv(gymnasium.Env):
         )
         cells = (255 * np.clip(scaled, 0.0, 1.0)).astype(np.uint8)  # (D,)
         return np.repeat(np.repeat(cells[None, :, None], 16, 0), 16, 1).repeat(3, 2)  # (16, 16D, 3)
+
+    def _direct_step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One trial of the family on a batch of one, without the vector env's bookkeeping."""
+        check(self._state is not None, "step", "before reset", "called after reset()")
+        if int(self._state.t[0]) >= self.family.num_trials:
+            raise RuntimeError("step() after the episode terminated: call reset() first")
+        a = self.vector._actions(np.asarray(action)[None])  # validated, (1,) or (1, A)
+        self._state, out = self.family.step(self._latent, self._state, a, self.vector._gen)
+        values = {
+            "expected_reward": out.expected_reward,
+            "optimal_expected_reward": out.optimal_expected_reward,
+            **out.info,
+        }
+        info = {k: v[0].item() if v[0].dim() == 0 else _numpy(v[0]) for k, v in values.items()}
+        self._obs = self._direct_inputs(a, out.feedback)
+        terminated = int(self._state.t[0]) >= self.family.num_trials
+        return self._obs, float(out.reward[0]), terminated, False, info
+
+    def _direct_inputs(self, action: Tensor | None, feedback: Tensor | None) -> np.ndarray:
+        """The learner input of the one row, (D,) float32 (as ``TaskVectorEnv._inputs``)."""
+        fam, t = self.family, self._state.t
+        view = dataclasses.replace(self._state, t=t.clamp(max=fam.num_trials - 1))
+        x = build_inputs(fam, fam.observe(self._latent, view), action, feedback, t)  # (1, D)
+        return _numpy(x[0].float())
 
     def _discrete_action(self, action: Any) -> int:
         """An int in [0, num_actions) from an int, a numpy integer or a one-element array."""

@@ -174,3 +174,30 @@ def test_stable_baselines3_checker_passes(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sb3.check_env(gymnasium.make(env_id(name), **short))
+
+
+@pytest.mark.parametrize("name", ["tabular_mdp", "linear_regression", "markov_chain"])
+def test_direct_steps_equal_the_vector_env_of_one(name: str) -> None:
+    """Families without blocks step the family on one row: the vector env's very outputs."""
+    env = TaskEnv(name)
+    assert env.direct and not env.fast
+    vec = TaskVectorEnv(1, name, autoreset_mode="Disabled")
+    rng = np.random.default_rng(0)
+    for episode in range(2):
+        seed = 5 if episode == 0 else None
+        obs, _ = env.reset(seed=seed)
+        vobs, _ = vec.reset(seed=seed)
+        assert np.array_equal(obs, vobs[0])
+        for _ in range(env.family.num_trials):
+            action = env.action_space.sample() if env.family.kind == "prediction" else None
+            if action is None:
+                action = int(rng.integers(env.family.num_actions))
+            obs, reward, terminated, _, info = env.step(action)
+            vobs, vreward, vterm, _, vinfo = vec.step(np.asarray(action)[None])
+            assert np.array_equal(obs, vobs[0]) and reward == float(vreward[0])
+            assert terminated == bool(vterm[0])
+            for key, value in info.items():
+                assert np.array_equal(np.asarray(value), vinfo[key][0]), key
+        assert terminated
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step(action)
