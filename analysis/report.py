@@ -19,7 +19,7 @@ import html
 import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from mesalab.analysis.conditions import summary_lines, verdicts
@@ -34,9 +34,11 @@ from mesalab.analysis.sweep import (
     group_runs,
     ideal_reference,
     load_sweep,
+    portable_path,
     reference_names,
     write_csv,
 )
+from mesalab.studies.version import code_state, describe
 
 #: a report is a list of blocks, rendered once to markdown and once to HTML
 Block = tuple
@@ -107,6 +109,36 @@ def verdict_table(groups: list[Group]) -> tuple[Block, Block]:
     return ("ul", summary_lines(vs)), ("table", header, rows)
 
 
+def sweep_label(sweep_dir: Path) -> str:
+    """How the report names its sweep: relative to the project or working directory."""
+    return portable_path(sweep_dir)
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def provenance(runs: list[Run], sweep_dir: Path) -> str:
+    """Which sweep, when its runs finished, at which code version, and when the report was made.
+
+    The finish time of a run is its metrics.json's modification time (written last); the code
+    version is the one the run recorded (``metrics["code"]``: commit and dirty flag).
+    """
+    done = sorted((r.path / "metrics.json").stat().st_mtime for r in runs)
+    first, last = _utc(done[0]), _utc(done[-1])
+    when = first if first == last else f"{first} to {last}"
+    codes: dict[str, int] = {}
+    for r in runs:
+        code = describe(r.metrics["code"]) if "code" in r.metrics else "not recorded"
+        codes[code] = codes.get(code, 0) + 1
+    code_text = ", ".join(f"{c} ({n} runs)" for c, n in sorted(codes.items()))
+    return (
+        f"Sweep `{sweep_label(sweep_dir)}`; runs finished {when} UTC; "
+        f"code: {code_text}. Report made {_utc(datetime.now().timestamp())} UTC at code "
+        f"{describe(code_state())}."
+    )
+
+
 def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Path) -> list[Block]:
     """Every block of the report; writes the figures into ``out/figures``."""
     figs = out / "figures"
@@ -115,9 +147,9 @@ def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Pat
     n_seeds = sorted({len(g.runs) for g in groups})
     blocks: list[Block] = [
         ("h", 1, f"mesalab sweep report: {sweep_dir.resolve().name}"),
+        ("p", provenance(runs, sweep_dir)),
         (
             "p",
-            f"Sweep `{sweep_dir.resolve()}`, {datetime.now():%Y-%m-%d %H:%M}: "
             f"{len(runs)} finished runs in {len(groups)} conditions "
             f"(seeds per condition: {', '.join(map(str, n_seeds))}); "
             f"{len(skipped)} skipped (unfinished or missing metrics.json)"

@@ -372,8 +372,24 @@ def flat_row(run: Run) -> dict[str, Any]:
             row[f"ood_{prior}_{k}"] = entry.get(k)
     row["frozen_verified"] = m.get("frozen", {}).get("verified")
     row["overrides"] = " ".join(run.overrides)
-    row["path"] = str(run.path)
+    row["path"] = portable_path(run.path)
     return row
+
+
+#: the project's top folder in a checkout (analysis/ sits in it)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def portable_path(path: Path) -> str:
+    """``path`` relative to the project, else to the working directory, else ``.../name``.
+
+    Never an absolute path: a committed report must not carry the machine that made it.
+    """
+    path = Path(path).resolve()
+    for base in (PROJECT_ROOT, Path.cwd().resolve()):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return f".../{path.name}"
 
 
 def write_csv(runs: list[Run], path: Path) -> int:

@@ -7,6 +7,7 @@ output at t is a function of the input at t alone.
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from mesalab.archs.base import Core, Memory, check_positive
@@ -32,10 +33,10 @@ class _RecurrentCore(Core):
             out, state = self.rnn(x, self._to_torch(memory))
             return out, self._from_torch(state)
         b, t, d = x.shape
-        flat = x.reshape(b * t, 1, d)  # (B*T, 1, D): each step is its own sequence of length 1
+        flat = rearrange(x, "b t d -> (b t) 1 d")  # each step is its own sequence of length 1
         init = self._to_torch(self.initial_memory(b * t, x.device))
         out, _ = self.rnn(flat, init)
-        return out.reshape(b, t, self.hidden_size), memory
+        return rearrange(out, "(b t) 1 h -> b t h", b=b), memory  # (B, T, H)
 
     # Memory is stored batch-first (B, H) so that masked resets are row-wise.
     def _to_torch(self, memory: Memory) -> Memory:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from mesalab.archs.base import Core, Memory, check, check_positive
@@ -96,8 +97,7 @@ class SlotCore(Core):
         }
 
     def _heads(self, x: Tensor) -> Tensor:
-        b, t, _ = x.shape
-        return x.reshape(b, t, self.num_heads, -1).transpose(1, 2)  # (B, heads, T, S/heads)
+        return rearrange(x, "b t (h s) -> b h t s", h=self.num_heads)  # (B, heads, T, S/heads)
 
     def forward(self, x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
         """(B, T, D) -> (B, T, W); step t reads the last K writes, its own included."""
@@ -131,5 +131,5 @@ class SlotCore(Core):
                 "values": values[:, :, -kk:],
                 "valid": valid[:, -kk:],
             }
-        read = read.transpose(1, 2).reshape(b, t, self.slot_dim)  # (B, T, S)
+        read = rearrange(read, "b h t s -> b t (h s)")  # (B, T, S)
         return self.output(torch.cat([h, read], dim=-1)), new_memory

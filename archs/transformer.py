@@ -30,6 +30,7 @@ import inspect
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 from transformers import DynamicCache, GPT2Config, GPT2Model
 
@@ -140,9 +141,10 @@ class TransformerCore(Core):
         """``GPT2Model`` on embedded steps (B, T, d_model) at their positions, with the cache."""
         b, t, _ = emb.shape
         if not self.memory:
-            flat = emb.reshape(b * t, 1, self.d_model)  # (B*T, 1, d_model): contexts of one
-            out = self.gpt(inputs_embeds=flat, position_ids=positions.reshape(b * t, 1))
-            return out.last_hidden_state.reshape(b, t, self.d_model), {"pos": positions[:, -1] + 1}
+            flat = rearrange(emb, "b t d -> (b t) 1 d")  # (B*T, 1, d_model): contexts of one
+            out = self.gpt(inputs_embeds=flat, position_ids=rearrange(positions, "b t -> (b t) 1"))
+            hidden = rearrange(out.last_hidden_state, "(b t) 1 d -> b t d", b=b)  # (B, T, d_model)
+            return hidden, {"pos": positions[:, -1] + 1}
         valid = torch.cat([memory["valid"], memory["valid"].new_ones(b, t)], dim=1)
         if memory["valid"].shape[1]:
             cache = DynamicCache(
@@ -184,7 +186,8 @@ class TransformerCore(Core):
         for i, block in enumerate(gpt.h):
             a = F.layer_norm(h, (d,), block.ln_1.weight, block.ln_1.bias, block.ln_1.eps)
             qkv = torch.addmm(block.attn.c_attn.bias, a[:, 0], block.attn.c_attn.weight)
-            q, k, v = (z.reshape(b, nh, 1, d // nh) for z in qkv.split(d, dim=1))  # per head
+            # (B, d) -> (B, heads, 1, head_dim) each
+            q, k, v = (rearrange(z, "b (h e) -> b h 1 e", h=nh) for z in qkv.split(d, dim=1))
             if self.memory:
                 k = torch.cat([memory["keys"][i], k], dim=2)  # (B, heads, L+1, head_dim)
                 v = torch.cat([memory["values"][i], v], dim=2)
@@ -195,7 +198,8 @@ class TransformerCore(Core):
                 )
             else:
                 att = v  # a context of one: all attention on the step itself
-            att = torch.addmm(block.attn.c_proj.bias, att.reshape(b, d), block.attn.c_proj.weight)
+            att = rearrange(att, "b h 1 e -> b (h e)")  # (B, d): the heads side by side
+            att = torch.addmm(block.attn.c_proj.bias, att, block.attn.c_proj.weight)
             h = h + att[:, None]
             m = F.layer_norm(h, (d,), block.ln_2.weight, block.ln_2.bias, block.ln_2.eps)[:, 0]
             m = F.gelu(torch.addmm(block.mlp.c_fc.bias, m, block.mlp.c_fc.weight))

@@ -1,26 +1,36 @@
-"""Environment steps per second: mesalab's batched generator vs gymnasium's usual way.
+"""Environment steps per second: mesalab's batched generator vs gymnasium's usual way and gymnax.
 
     python benchmarks/tasks_throughput.py [--task dependent_bandit] [--batches 1,64,1024,16384]
 
-Columns, all on the same bandit (T trials per episode, uniformly random actions):
+Columns of the batched table, all on a two-armed bandit (T trials per episode, uniformly
+random actions), each run in this one process:
 
 - ``mesalab``: the functional generator as the rollout uses it: per trial ``observe`` +
   :func:`mesalab.tasks.inputs.build_inputs` (the learner input) + random actions + ``step``, whole
-  episodes, new tasks every episode, batched over B with torch;
+  episodes, new tasks every episode, batched over B with torch; the task is ``--task``
+  (default: the dependent bandit, p1 ~ U(0, 1), p2 = 1 - p1);
 - ``mesalab gym``: the same through :class:`mesalab.tasks.gym_adapter.TaskVectorEnv`
   (numpy in and out, same-step autoreset);
 - ``gymnasium``: a plain one-environment ``gymnasium.Env`` written with numpy, the usual way,
   in a ``gymnasium.vector.SyncVectorEnv`` of B copies (same-step autoreset), returning the
-  same 5-number observation;
-- ``gymnax``: its ``BernoulliBandit-misc`` (jit + vmap + scan) when jax and gymnax import.
+  same 5-number observation, on the same task as ``mesalab``;
+- ``mesalab easy`` and ``gymnax``: gymnax's ``BernoulliBandit-misc`` (jit + vmap + scan over
+  whole episodes, its own auto-reset) draws p1 from {0.1, 0.9}, p2 = 1 - p1, so it is set
+  against mesalab's generator on that very task (``dependent_bandit``, ``variant="easy"``);
+  both columns need the ``bench`` extra (``pip install -e ".[bench]"``: gymnax, jax on CPU).
 
-The ratio is mesalab / gymnasium. Every figure is the best of ``--repeats`` timed runs of at
-least ``--min-time`` seconds each (after a warm-up), with ``--threads`` torch threads.
+The ratios are mesalab / gymnasium and mesalab easy / gymnax. A second table times one
+environment at a time, as single-environment clients (stable-baselines3, ...) step it:
+``gymnasium.make("mesalab/<Family>-v0")`` against ``gymnasium.make`` of the numpy env, both
+with gymnasium's default wrappers, one ``step`` per Python call, ``reset`` at each episode end.
+Every figure is the best of ``--repeats`` timed runs of at least ``--min-time`` seconds each
+(after a warm-up), with ``--threads`` torch threads (and XLA held to one thread when 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -32,7 +42,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from mesalab.tasks import FAMILIES, build_inputs, make_family, stream_generator
-from mesalab.tasks.gym_adapter import TaskVectorEnv
+from mesalab.tasks.gym_adapter import TaskVectorEnv, env_id
 
 BANDITS = ["dependent_bandit", "bernoulli_bandit"]  # two-armed in both, by default
 
@@ -80,9 +90,11 @@ def timed(run_chunk: Callable[[], int], min_time: float, repeats: int) -> float:
     return best
 
 
-def bench_mesalab(task: str, batch: int, trials: int, min_time: float, repeats: int) -> float:
+def bench_mesalab(
+    task: str, batch: int, trials: int, min_time: float, repeats: int, **family_kwargs: object
+) -> float:
     """Whole episodes of the functional generator with uniformly random actions."""
-    family = make_family(task, num_trials=trials)
+    family = make_family(task, num_trials=trials, **family_kwargs)
     gen = stream_generator(0, "train")
 
     def episode() -> int:
@@ -113,14 +125,44 @@ def bench_vector_env(envs, batch: int, steps: int, min_time: float, repeats: int
     return timed(chunk, min_time, repeats)
 
 
-def bench_gymnax(batch: int, trials: int, min_time: float, repeats: int) -> float | None:
-    """gymnax's Bernoulli bandit, jit(vmap(scan)) over whole episodes; None if not installed."""
+def bench_single_env(
+    make: Callable[[], gymnasium.Env], steps: int, min_time: float, repeats: int
+) -> float:
+    """One environment stepped one call at a time, reset at every episode end."""
+    env = make()
+    env.reset(seed=0)
+    actions = [int(a) for a in np.random.default_rng(0).integers(0, 2, size=steps)]
+
+    def chunk() -> int:
+        for a in actions:
+            if env.step(a)[2]:
+                env.reset()
+        return steps
+
+    return timed(chunk, min_time, repeats)
+
+
+def gymnax_version() -> str | None:
+    """gymnax's version when it and jax import, else None."""
     try:
-        import gymnax
-        import jax
+        import gymnax  # noqa: F401
+        import jax  # noqa: F401
     except ImportError:
         return None
+    from importlib.metadata import version
+
+    return version("gymnax")
+
+
+def bench_gymnax(batch: int, trials: int, min_time: float, repeats: int) -> float | None:
+    """gymnax's Bernoulli bandit, jit(vmap(scan)) over whole episodes; None if not installed."""
+    if gymnax_version() is None:
+        return None
+    import gymnax
+    import jax
+
     env, params = gymnax.make("BernoulliBandit-misc")
+    params = params.replace(max_steps_in_episode=trials, t_max=trials)
 
     def episode(key):
         k_reset, k_steps = jax.random.split(key)
@@ -130,7 +172,8 @@ def bench_gymnax(batch: int, trials: int, min_time: float, repeats: int) -> floa
             obs, state = carry
             k_act, k_step = jax.random.split(k)
             action = env.action_space(params).sample(k_act)
-            obs, state, reward, done, _ = env.step(k_step, state, action, params)
+            # gymnax >= 1.0: obs, state, reward, terminated, truncated, info
+            obs, state, reward, _, _, _ = env.step(k_step, state, action, params)
             return (obs, state), reward
 
         _, rewards = jax.lax.scan(body, (obs, state), jax.random.split(k_steps, trials))
@@ -153,8 +196,13 @@ def fmt(x: float | None) -> str:
     return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k"
 
 
+def ratio(ours: float | None, theirs: float | None) -> str:
+    """ours / theirs as ``12.3x``, or n/a."""
+    return "n/a" if ours is None or theirs is None else f"{ours / theirs:.2f}x"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run every column at every batch size and print a markdown table."""
+    """Run every column at every batch size and print two markdown tables."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="dependent_bandit", choices=BANDITS)
     p.add_argument("--batches", default="1,64,1024,16384")
@@ -165,17 +213,31 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.task not in FAMILIES:
         p.error(f"argument --task: {args.task} is not registered (have {sorted(FAMILIES)})")
+    if args.threads == 1:  # before jax is imported: one thread for XLA too, as for torch
+        os.environ.setdefault(
+            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
     dependent = args.task == "dependent_bandit"
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
-
+    gx = gymnax_version()
+    task = "p1 ~ U(0, 1), p2 = 1 - p1" if dependent else "p1, p2 ~ U(0, 1)"
     print(
-        f"{args.task}, {args.trials} trials/episode, random actions; torch {torch.__version__} "
-        f"({args.threads} thread), gymnasium {gymnasium.__version__}, numpy {np.__version__}, "
-        f"{platform.processor() or platform.machine()}; env steps/s, best of {args.repeats}\n"
+        f"{args.task} ({task}), {args.trials} trials/episode, random actions; torch "
+        f"{torch.__version__} ({args.threads} thread), gymnasium {gymnasium.__version__}, numpy "
+        f"{np.__version__}, gymnax {gx or 'not installed'}, "
+        f"{platform.processor() or platform.machine()}, load average "
+        f"{os.getloadavg()[0]:.1f}; env steps/s, best of {args.repeats}\n"
     )
-    print("| batch | mesalab | mesalab gym adapter | gymnasium SyncVectorEnv | ratio | gymnax |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        "mesalab easy and gymnax run p1 in {0.1, 0.9}, p2 = 1 - p1 (gymnax's "
+        "BernoulliBandit-misc; mesalab's dependent_bandit variant='easy')\n"
+    )
+    print(
+        "| batch | mesalab | mesalab gym adapter | gymnasium SyncVectorEnv | ratio to gymnasium "
+        "| mesalab easy | gymnax | ratio to gymnax |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for b in batches:
         ours = bench_mesalab(args.task, b, args.trials, args.min_time, args.repeats)
         adapter = TaskVectorEnv(
@@ -190,11 +252,38 @@ def main(argv: list[str] | None = None) -> int:
         steps = max(1, min(args.trials, 20000 // b))
         theirs = bench_vector_env(sync, b, steps, args.min_time, args.repeats)
         jaxed = bench_gymnax(b, args.trials, args.min_time, args.repeats)
+        easy = None
+        if jaxed is not None:
+            easy = bench_mesalab(
+                "dependent_bandit", b, args.trials, args.min_time, args.repeats, variant="easy"
+            )
         print(
-            f"| {b} | {fmt(ours)} | {fmt(ours_gym)} | {fmt(theirs)} | {ours / theirs:.1f}x "
-            f"| {fmt(jaxed) if jaxed is not None else 'not installed'} |",
+            f"| {b} | {fmt(ours)} | {fmt(ours_gym)} | {fmt(theirs)} | {ratio(ours, theirs)} "
+            f"| {fmt(easy)} | {fmt(jaxed) if jaxed is not None else 'not installed'} "
+            f"| {ratio(easy, jaxed)} |",
             flush=True,
         )
+
+    print("\n| one environment (gymnasium.make) | mesalab | numpy gymnasium env | slowdown |")
+    print("|---|---:|---:|---:|")
+    gymnasium.register(
+        "benchmarks/NumpyBandit-v0",
+        entry_point=lambda: NumpyBandit(args.trials, dependent),
+    )
+    steps = 20 * args.trials
+    ours = bench_single_env(
+        lambda: gymnasium.make(env_id(args.task), num_trials=args.trials),
+        steps,
+        args.min_time,
+        args.repeats,
+    )
+    theirs = bench_single_env(
+        lambda: gymnasium.make("benchmarks/NumpyBandit-v0"), steps, args.min_time, args.repeats
+    )
+    print(
+        f"| {args.task}, one step per call | {fmt(ours)} | {fmt(theirs)} "
+        f"| {theirs / ours:.2f}x (target: at most 3x) |"
+    )
     return 0
 
 

@@ -44,6 +44,8 @@ from mesalab.studies.evaluate import (
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
+from mesalab.studies.progress import SKIPPED
+from mesalab.studies.version import code_state
 from mesalab.studies.wandb_logger import NullLogger, WandbLogger
 from mesalab.tasks.distributions import stream_generator
 
@@ -273,6 +275,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
         "frozen": result["frozen"],
         "location": result["location"],  # None without a training pool (related, trialwise)
         "ood": result["ood"],
+        "code": code_state(),  # commit and dirty flag, read by mesalab-report's header
     }
     curves = {"learner": curve_of(result["eval"])}
     curves.update({k: curve_of(v) for k, v in result["references"].items()})
@@ -316,11 +319,12 @@ register_resolvers()
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point (console script ``mesalab-run``)."""
+def main(cfg: DictConfig) -> str:
+    """Hydra entry point (console script ``mesalab-run``); "skipped" or "finished" for sweeps."""
     t0 = time.time()
-    run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    metrics = run(cfg, Path(HydraConfig.get().runtime.output_dir))
     log.info("done in %.1f s", time.time() - t0)
+    return SKIPPED if metrics is None else "finished"
 
 
 if __name__ == "__main__":

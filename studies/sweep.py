@@ -55,3 +55,9 @@ def dedupe_jobs(jobs: list[list[str]]) -> list[list[str]]:
             seen.add(key)
             out.append(canon)
     return out
+
+
+def clear_records(folder: Path) -> None:
+    """Remove a sweep's job records (``*.json`` under ``folder``) before a new launch."""
+    for record in folder.glob("*.json"):
+        record.unlink(missing_ok=True)

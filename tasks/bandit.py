@@ -84,6 +84,8 @@ class StationaryBandit(TaskFamily):
     """K arms with fixed reward probabilities over ``num_trials`` trials; no observation."""
 
     kind = "decision"
+    feedback_bounds = (0.0, 1.0)  # the Bernoulli reward
+    action_free_dynamics = True
 
     def __init__(self, num_arms: int = 2, num_trials: int = 100) -> None:
         check(isinstance(num_arms, int) and num_arms >= 2, "num_arms", num_arms, "an int >= 2")

@@ -134,6 +134,17 @@ class TaskFamily(ABC):
     obs_dim: int = 0
     feedback_dim: int = 1
 
+    # --- declared ranges (read by the gymnasium view to bound its spaces) ---------------------
+    #: (low, high) of every observation entry; None when unbounded (e.g. a Gaussian draw)
+    obs_bounds: ClassVar[tuple[float, float] | None] = None
+    #: (low, high) of every feedback entry (the reward of decision tasks); None when unbounded
+    feedback_bounds: ClassVar[tuple[float, float] | None] = None
+    #: non-discrete actions: the range that a normalized action in [-1, 1] maps onto
+    action_bounds: tuple[float, float] | None = None
+    #: True when the next state never depends on the action, only reward and feedback do: the
+    #: outcome of every action at every trial can then be computed ahead (one pass per action)
+    action_free_dynamics: ClassVar[bool] = False
+
     # --- the functional core -------------------------------------------------------------
     @abstractmethod
     def sample_latent(self, n: int, generator: torch.Generator, prior: str = "train") -> object:

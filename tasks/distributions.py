@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import TaskFamily, batch_select, batch_size_of, check, index_batch, tree_map
@@ -48,7 +49,8 @@ def stream_generator(seed: int, stream: str, device: str | torch.device = "cpu")
 def latent_rows(latent: object) -> Tensor:
     """Flatten every tensor field of a latent to one float row per task, (B, F)."""
     parts: list[Tensor] = []
-    tree_map(lambda x: parts.append(x.reshape(x.shape[0], -1).float()) or x, latent)
+    # every field flattened to (N, prod(rest)), so rows compare across fields of any shape
+    tree_map(lambda x: parts.append(rearrange(x, "n ... -> n (...)").float()) or x, latent)
     return torch.cat(parts, dim=1)
 
 

@@ -10,15 +10,19 @@ registers one id per family of ``tasks.FAMILIES``, e.g. ``mesalab/DependentBandi
     env = gymnasium.make("mesalab/DependentBandit-v0")                    # TaskEnv
 
 The observation is the shared per-step learner input (:func:`mesalab.tasks.inputs.build_inputs`),
-so a
-gymnasium agent sees exactly what mesalab's learners see. The reward is the sampled reward;
-``info["expected_reward"]`` and ``info["optimal_expected_reward"]`` give what the metrics use.
-An episode is one task of ``num_trials`` trials; it terminates (never truncates) at the last.
+so a gymnasium agent sees exactly what mesalab's learners see; its Box is bounded by the
+family's declared ranges. Non-discrete actions are normalized to [-1, 1] and mapped onto the
+family's ``action_bounds``. The single-environment view steps bandit-like families by table
+lookup over a block of episodes computed ahead (:mod:`mesalab.tasks.episode_block`). The
+reward is the sampled reward; ``info["expected_reward"]`` and
+``info["optimal_expected_reward"]`` give what the metrics use. An episode is one task of
+``num_trials`` trials; it terminates (never truncates) at the last.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any
 
 import gymnasium
@@ -38,6 +42,7 @@ from mesalab.tasks import (
     make_family,
 )
 from mesalab.tasks.base import batch_select, check
+from mesalab.tasks.episode_block import EpisodeBlock, block_size, draw_block, supports_blocks
 
 
 def env_id(family: str) -> str:
@@ -51,31 +56,56 @@ def action_kind(family: TaskFamily) -> str:
     return getattr(family, "action_space", default)
 
 
+#: stands for "unbounded" in a Box, as float32's maximum does in gymnasium's own CartPole (the
+#: checkers warn about infinite bounds); halved so that high - low is finite too, since a Box
+#: samples low + (high - low) * u. No Gaussian draw of a family comes near it.
+UNBOUNDED = float(np.finfo(np.float32).max) / 2
+
+
+def _bounds(declared: tuple[float, float] | None) -> tuple[float, float]:
+    """A family's declared (low, high), or the unbounded float32 range."""
+    return (-UNBOUNDED, UNBOUNDED) if declared is None else declared
+
+
 def action_space(family: TaskFamily) -> spaces.Space:
-    """Discrete(num_actions), or a Box of num_actions reals (in [0, 1] for a simplex)."""
+    """Discrete(num_actions), or num_actions values in [-1, 1] scaled onto the family's range.
+
+    A normalized Box is what gymnasium's and stable-baselines3's checkers ask for; the family
+    declares the range it maps onto (``action_bounds``), see :func:`family_action`.
+    """
     kind = action_kind(family)
     if kind == "discrete":
         return spaces.Discrete(family.num_actions)
-    lo, hi = (0.0, 1.0) if kind == "simplex" else (-np.inf, np.inf)
-    return spaces.Box(lo, hi, shape=(family.num_actions,), dtype=np.float32)
+    check(
+        family.action_bounds is not None,
+        "action_bounds",
+        None,
+        f"declared by {family.name} (its actions are {kind!r})",
+    )
+    return spaces.Box(-1.0, 1.0, shape=(family.num_actions,), dtype=np.float32)
+
+
+def family_action(family: TaskFamily, action: Tensor) -> Tensor:
+    """A normalized non-discrete action in [-1, 1] as the family's, affinely on action_bounds."""
+    low, high = family.action_bounds
+    return low + (action.float().clamp(-1.0, 1.0) + 1.0) * (0.5 * (high - low))
 
 
 def observation_space(family: TaskFamily) -> spaces.Box:
-    """Box of the learner input: finite where the layout fixes it, else the family's bounds.
+    """Box of the learner input, bounded by the layout and the family's declared ranges.
 
-    A family may declare ``obs_bounds`` and ``feedback_bounds`` as ``(low, high)``; without
-    them those parts are unbounded (gymnasium's checker then warns about infinite bounds).
+    The one-hot action, the trial fraction and the start flag lie in [0, 1]; the observation
+    and the feedback lie in the family's ``obs_bounds`` and ``feedback_bounds``, or in the
+    whole float32 range where the family declares none (Gaussian draws); a real-valued
+    previous action lies in the family's ``action_bounds``.
     """
     sl = input_slices(family)
-    low = np.full(family.input_dim, -np.inf, dtype=np.float32)
-    high = np.full(family.input_dim, np.inf, dtype=np.float32)
-    low[sl["obs"]], high[sl["obs"]] = getattr(family, "obs_bounds", (-np.inf, np.inf))
-    fb = getattr(family, "feedback_bounds", (-np.inf, np.inf))
-    low[sl["prev_feedback"]], high[sl["prev_feedback"]] = fb
-    if action_kind(family) != "real":  # one-hot action or a probability vector
-        low[sl["prev_action"]], high[sl["prev_action"]] = 0.0, 1.0
-    for part in ("trial", "start"):  # t / num_trials in [0, 1] and a 0/1 flag
-        low[sl[part]], high[sl[part]] = 0.0, 1.0
+    low = np.zeros(family.input_dim, dtype=np.float32)
+    high = np.ones(family.input_dim, dtype=np.float32)
+    low[sl["obs"]], high[sl["obs"]] = _bounds(family.obs_bounds)
+    low[sl["prev_feedback"]], high[sl["prev_feedback"]] = _bounds(family.feedback_bounds)
+    if action_kind(family) != "discrete":
+        low[sl["prev_action"]], high[sl["prev_action"]] = family.action_bounds
     return spaces.Box(low, high, dtype=np.float32)
 
 
@@ -252,7 +282,7 @@ class TaskVectorEnv(VectorEnv):
             tuple(a.shape),
             f"of shape ({b}, {fam.num_actions})",
         )
-        return a.float()
+        return family_action(fam, a)
 
     def _final(self, terminated: Tensor, info: dict[str, Any]) -> dict[str, Any]:
         """SAME_STEP extras: each finished row's last observation and info."""
@@ -272,15 +302,47 @@ class TaskVectorEnv(VectorEnv):
 
 
 class TaskEnv(gymnasium.Env):
-    """One episode at a time: a :class:`TaskVectorEnv` of one, for single-env gymnasium code."""
+    """One episode at a time, for single-environment gymnasium code (e.g. stable-baselines3).
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    Families with discrete actions and action-free dynamics step by table lookup over a block
+    of episodes computed ahead with the family's own torch dynamics
+    (:mod:`mesalab.tasks.episode_block`), a few microseconds a step; the others step the
+    family on one row (a trialwise distribution: a :class:`TaskVectorEnv` of one).
+    ``render_mode``: ``"ansi"`` (the input as text) or ``"rgb_array"`` (the input as a strip
+    of grey cells, scaled to the observation bounds).
+    """
 
-    def __init__(self, family: str | TaskFamily = "dependent_bandit", **kwargs: Any) -> None:
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        family: str | TaskFamily = "dependent_bandit",
+        render_mode: str | None = None,
+        block_episodes: int = 256,
+        **kwargs: Any,
+    ) -> None:
+        modes = self.metadata["render_modes"]
+        check(render_mode in [None, *modes], "render_mode", render_mode, f"None or one of {modes}")
+        check(
+            isinstance(block_episodes, int) and block_episodes >= 1,
+            "block_episodes",
+            block_episodes,
+            "an int >= 1",
+        )
+        self.render_mode = render_mode
         self.vector = TaskVectorEnv(1, family, autoreset_mode=AutoresetMode.DISABLED, **kwargs)
         self.family = self.vector.family
         self.observation_space = self.vector.single_observation_space
         self.action_space = self.vector.single_action_space
+        self.fast = supports_blocks(self.family, self.vector.distribution)
+        # the others step the family directly, one row; a trialwise redraw needs the vector env
+        self.direct = not self.fast and not self.vector.distribution.trialwise
+        self._latent: Any = None
+        self._state: Any = None
+        self._block_episodes = block_size(self.family, block_episodes)
+        self._block: EpisodeBlock | None = None
+        self._episode = self._t = 0
+        self._obs: np.ndarray | None = None
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -289,13 +351,102 @@ class TaskEnv(gymnasium.Env):
         super().reset(seed=seed)
         if seed is None and self.vector._gen is None:
             seed = int(self.np_random.integers(2**62))
-        obs, info = self.vector.reset(seed=seed)
-        return obs[0], _unbatch(info)
+        if not (self.fast or self.direct):
+            obs, info = self.vector.reset(seed=seed)
+            self._obs = obs[0]
+            return obs[0], _unbatch(info)
+        if seed is not None:
+            self.vector._gen = torch.Generator(device=self.vector.device).manual_seed(seed)
+            self._block = None
+        if self.direct:
+            self._latent = self.vector.distribution.sample(1, self.vector._gen)
+            self._state = self.family.reset(self._latent, self.vector._gen)
+            self._obs = self._direct_inputs(None, None)
+            return self._obs, {}
+        self._episode += 1
+        if self._block is None or self._episode >= self._block.num_episodes:
+            self._block = draw_block(
+                self.family, self.vector.distribution, self._block_episodes, self.vector._gen
+            )
+            self._episode = 0
+        self._t = 0
+        self._obs = self._block.inputs[0, self._episode, 0].copy()
+        return self._obs, {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One trial."""
-        obs, reward, terminated, truncated, info = self.vector.step(np.asarray(action)[None])
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), _unbatch(info)
+        if self.direct:
+            return self._direct_step(action)
+        if not self.fast:
+            obs, reward, terminated, truncated, info = self.vector.step(np.asarray(action)[None])
+            self._obs = obs[0]
+            return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), _unbatch(info)
+        block, e, t = self._block, self._episode, self._t
+        check(block is not None, "step", "before reset", "called after reset()")
+        if t >= self.family.num_trials:
+            raise RuntimeError("step() after the episode terminated: call reset() first")
+        a = self._discrete_action(action)
+        info = {}
+        for key, table in block.info.items():
+            value = table[a, e, t]
+            info[key] = value.item() if value.ndim == 0 else value.copy()
+        self._t = t + 1
+        self._obs = block.inputs[a, e, t + 1].copy()
+        terminated = self._t >= self.family.num_trials
+        return self._obs, float(block.reward[a, e, t]), terminated, False, info
+
+    def render(self) -> str | np.ndarray | None:
+        """The current learner input as text (``ansi``) or grey cells (``rgb_array``)."""
+        if self.render_mode is None or self._obs is None:
+            return None
+        if self.render_mode == "ansi":
+            return "t=" + str(self._t) + " input=" + np.array2string(self._obs, precision=3)
+        low, high = self.observation_space.low, self.observation_space.high
+        bounded = high < UNBOUNDED
+        scaled = np.where(
+            bounded,
+            (self._obs - low) / np.where(bounded, high - low, 1.0),
+            0.5 + 0.5 * np.tanh(self._obs),  # unbounded entries: squashed around 0.5
+        )
+        cells = (255 * np.clip(scaled, 0.0, 1.0)).astype(np.uint8)  # (D,)
+        return np.repeat(np.repeat(cells[None, :, None], 16, 0), 16, 1).repeat(3, 2)  # (16, 16D, 3)
+
+    def _direct_step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One trial of the family on a batch of one, without the vector env's bookkeeping."""
+        check(self._state is not None, "step", "before reset", "called after reset()")
+        if int(self._state.t[0]) >= self.family.num_trials:
+            raise RuntimeError("step() after the episode terminated: call reset() first")
+        a = self.vector._actions(np.asarray(action)[None])  # validated, (1,) or (1, A)
+        self._state, out = self.family.step(self._latent, self._state, a, self.vector._gen)
+        values = {
+            "expected_reward": out.expected_reward,
+            "optimal_expected_reward": out.optimal_expected_reward,
+            **out.info,
+        }
+        info = {k: v[0].item() if v[0].dim() == 0 else _numpy(v[0]) for k, v in values.items()}
+        self._obs = self._direct_inputs(a, out.feedback)
+        terminated = int(self._state.t[0]) >= self.family.num_trials
+        return self._obs, float(out.reward[0]), terminated, False, info
+
+    def _direct_inputs(self, action: Tensor | None, feedback: Tensor | None) -> np.ndarray:
+        """The learner input of the one row, (D,) float32 (as ``TaskVectorEnv._inputs``)."""
+        fam, t = self.family, self._state.t
+        view = dataclasses.replace(self._state, t=t.clamp(max=fam.num_trials - 1))
+        x = build_inputs(fam, fam.observe(self._latent, view), action, feedback, t)  # (1, D)
+        return _numpy(x[0].float())
+
+    def _discrete_action(self, action: Any) -> int:
+        """An int in [0, num_actions) from an int, a numpy integer or a one-element array."""
+        try:
+            a = operator.index(action)
+        except TypeError:
+            arr = np.asarray(action)
+            ok = arr.size == 1 and np.issubdtype(arr.dtype, np.integer)
+            check(ok, "action", action, "one integer")
+            a = int(arr.reshape(-1)[0])
+        n = self.family.num_actions
+        check(0 <= a < n, "action", a, f"an integer in [0, {n})")
+        return a
 
 
 def _unbatch(info: dict[str, Any]) -> dict[str, Any]:

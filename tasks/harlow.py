@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
@@ -51,6 +52,8 @@ class Harlow(TaskFamily):
     name = "harlow"
     kind = "decision"
     priors = ("train", "novel", "similar")
+    feedback_bounds = (0.0, 1.0)  # the reward; the objects are Gaussian (unbounded)
+    action_free_dynamics = True  # the left/right shuffle is a coin whatever the action
     ideal_reference = "one_shot"
 
     def __init__(
@@ -136,7 +139,7 @@ class Harlow(TaskFamily):
         order = torch.stack([state.left, 1 - state.left], dim=1)  # (B, 2)
         idx = order[:, :, None].expand(-1, -1, self.object_dim)
         shown = latent.objects.gather(1, idx)  # (B, 2, D)
-        return shown.reshape(shown.shape[0], self.obs_dim)  # (B, 2D)
+        return rearrange(shown, "b two d -> b (two d)")  # (B, 2D): left object, then right
 
     def step(
         self, latent: HarlowLatent, state: HarlowState, action: Tensor, generator: torch.Generator

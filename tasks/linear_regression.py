@@ -58,6 +58,7 @@ class LinearRegression(TaskFamily):
     kind = "prediction"
     action_space = "real"
     priors = ("train", "large_w", "noisy", "noiseless")
+    action_free_dynamics = True  # the inputs are drawn whatever the prediction
     ideal_reference = "ridge"
 
     def __init__(self, dim: int = 5, num_trials: int | None = None, noise: float = 0.5) -> None:
@@ -73,6 +74,10 @@ class LinearRegression(TaskFamily):
         self.obs_dim = dim
         self.feedback_dim = 1
         self.noise = float(noise)
+        # The range a normalized gymnasium action maps onto: 10 standard deviations of the
+        # noiseless target w . x under the widest prior (large_w: sd 2 sqrt(dim)).
+        bound = 10.0 * 2.0 * dim**0.5
+        self.action_bounds = (-bound, bound)
 
     def prior_constants(self, prior: str) -> tuple[float, float]:
         """(label noise, weight scale) of the named prior."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
@@ -71,6 +72,9 @@ class MarkovChain(TaskFamily):
     kind = "prediction"
     action_space = "simplex"
     priors = ("train", "sparse", "flat", "drifting")
+    obs_bounds = feedback_bounds = (0.0, 1.0)  # one-hot states
+    action_bounds = (0.0, 1.0)  # a prediction's weights (normalised by the step)
+    action_free_dynamics = True  # the chain moves whatever the prediction
     ideal_reference = "bayes_optimal"
 
     def __init__(
@@ -191,8 +195,8 @@ class MarkovChain(TaskFamily):
         """Posterior predictive of the next state: the mixture of the candidates' rows, (B, S)."""
         self._check_fixed(candidates)
         s = self.num_states
-        flat = candidates.trans.double().reshape(-1, s * s)  # (K, S*S)
-        mean = (weights.double() @ flat).reshape(-1, s, s)  # (B, S, S)
+        flat = rearrange(candidates.trans.double(), "k s t -> k (s t)")  # (K, S*S)
+        mean = rearrange(weights.double() @ flat, "b (s t) -> b s t", s=s)  # (B, S, S)
         return mean[torch.arange(mean.shape[0], device=mean.device), state.s]
 
     def prior_observer(self) -> Policy:

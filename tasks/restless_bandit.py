@@ -56,6 +56,8 @@ class RestlessBandit(TaskFamily):
     name = "restless_bandit"
     kind = "decision"
     priors = ("train", "stable_only", "volatile_only", "fast")
+    feedback_bounds = (0.0, 1.0)  # the Bernoulli reward
+    action_free_dynamics = True  # the jump schedule is drawn with the task
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
@@ -60,11 +61,11 @@ class MDPState(State):
 def finite_horizon_q(trans: Tensor, reward: Tensor, horizon: int) -> Tensor:
     """Optimal Q for 1..horizon steps left by backward induction, (B, H, S, A)."""
     b, s, a = reward.shape
-    flat = trans.reshape(b, s * a, s)  # (B, S*A, S)
+    flat = rearrange(trans, "b s a s2 -> b (s a) s2")  # (B, S*A, S)
     qs = []
     v = reward.new_zeros(b, s)  # (B, S) value with 0 steps left
     for _ in range(horizon):
-        q = reward + (flat @ v[:, :, None]).reshape(b, s, a)  # (B, S, A)
+        q = reward + rearrange(flat @ v[:, :, None], "b (s a) 1 -> b s a", s=s)  # (B, S, A)
         qs.append(q)
         v = q.max(dim=2).values
     return torch.stack(qs, dim=1)
@@ -76,6 +77,7 @@ class TabularMDP(TaskFamily):
     name = "tabular_mdp"
     kind = "decision"
     priors = ("train", "sparse", "shifted", "noisy")
+    obs_bounds = (0.0, 1.0)  # one-hot state and the episode flag; rewards are Gaussian
     ideal_reference = "psrl"
 
     def __init__(

@@ -63,6 +63,8 @@ class TwoStep(TaskFamily):
     name = "two_step"
     kind = "decision"
     priors = ("train", "volatile", "stable", "weak_transitions", "weak_rewards")
+    feedback_bounds = (0.0, 1.0)  # [reward, reached A, reached B]
+    action_free_dynamics = True  # the good-state schedule is drawn with the task
     ideal_reference = "bayes_optimal"
 
     def __init__(

@@ -16,9 +16,10 @@ import yaml
 from scipy import stats
 
 from mesalab.analysis.conditions import verdicts
-from mesalab.analysis.report import main
-from mesalab.analysis.sweep import group_runs, load_sweep, t_interval
+from mesalab.analysis.report import main, provenance, sweep_label
+from mesalab.analysis.sweep import PROJECT_ROOT, group_runs, load_sweep, t_interval
 from mesalab.analysis.wandb_report import NO_LOGIN, build_report, has_login
+from mesalab.studies.version import code_state, describe
 from tests.studies.conftest import TINY
 
 T = 10
@@ -249,7 +250,7 @@ def test_real_sweep_report_matches_runs(tmp_path: Path) -> None:
     rows = table_rows(md, "task | arch | memory")
     assert len(rows) == 2
     for row in rows:
-        name = f"{TASK}_lstm_rl_mem-{row['memory']}_related_s0"
+        name = row["_name"] = f"{TASK}_lstm_rl_mem-{row['memory']}_related_s0"
         ev = json.loads((sweep_dir / name / "metrics.json").read_text())["eval"]
         # one seed per condition: the run's own value and bootstrap interval
         assert parse_stat(row["improvement [95%]"]) == pytest.approx(
@@ -259,6 +260,12 @@ def test_real_sweep_report_matches_runs(tmp_path: Path) -> None:
             [ev["regret"], *ev["regret_ci95"]], rel=1e-3, abs=1e-4
         )
         assert row["seeds"] == "1" and row["interval"] == "1 seed: bootstrap over tasks"
+    # the header: the sweep's name (tmp_path is outside the project), the runs' code version
+    code = json.loads((sweep_dir / rows[0]["_name"] / "metrics.json").read_text())["code"]
+    assert code == code_state() and describe(code) != "unknown"
+    assert "Sweep `.../default`; runs finished 20" in md
+    assert f"code: {describe(code)} (2 runs). Report made " in md
+    assert str(tmp_path) not in md.split("## ")[0]  # no machine path in the header
     with open(sweep_dir / "report" / "runs.csv") as f:
         csv_rows = {r["run"]: r for r in csv.DictReader(f)}
     assert len(csv_rows) == 2
@@ -267,6 +274,7 @@ def test_real_sweep_report_matches_runs(tmp_path: Path) -> None:
         assert float(r["eval_improvement"]) == m["eval"]["improvement"]
         assert float(r["ref_random_regret"]) == m["references"]["random"]["regret"]
         assert "condition.memory=" in r["overrides"]
+        assert r["path"] == f".../{name}"  # outside the project and working directory
 
 
 def test_wandb_report_without_login_says_so_and_succeeds(sweep: Path, tmp_path: Path) -> None:
@@ -328,3 +336,29 @@ def test_wandb_report_definition_groups_the_comparison() -> None:
     assert [m.name for m in lines[0].y] == ["emergence/improvement"]
     charts = [p for p in grids[1].panels if type(p).__name__ == "CustomChart"]
     assert charts[0].query["summaryTable"]["tableKey"] == "eval/curve_plot_table"
+
+
+def test_sweep_named_relative_to_the_project_or_the_working_directory(
+    tmp_path: Path, monkeypatch
+) -> None:
+    assert sweep_label(PROJECT_ROOT / "outputs" / "sweeps" / "x") == "outputs/sweeps/x"
+    monkeypatch.chdir(tmp_path)
+    assert sweep_label(tmp_path / "outputs" / "sweeps" / "y") == "outputs/sweeps/y"
+    monkeypatch.chdir(PROJECT_ROOT)
+    assert sweep_label(tmp_path / "elsewhere" / "z") == ".../z"
+
+
+def test_provenance_gives_the_runs_dates_and_code_versions(sweep: Path) -> None:
+    runs, _ = load_sweep(sweep)
+    day = 1_796_083_200  # 2026-12-01 00:00 UTC
+    for i, r in enumerate(runs):
+        os.utime(r.path / "metrics.json", (day + 36000 + 60 * i, day + 36000 + 60 * i))
+    runs[0].metrics["code"] = {"commit": "0123456789abcdef", "dirty": True}
+    runs[1].metrics["code"] = {"commit": "0123456789abcdef", "dirty": True}
+    text = provenance(runs, sweep)
+    last = f"10:{len(runs) - 1:02d}"
+    assert text.startswith(
+        f"Sweep `.../sweep`; runs finished 2026-12-01 10:00 to "
+        f"2026-12-01 {last} UTC; code: 0123456 (dirty) (2 runs), not recorded "
+        f"({len(runs) - 2} runs). Report made "
+    )

@@ -33,6 +33,8 @@ def test_four_run_sweep_through_submitit_local(tmp_path: Path) -> None:
     ]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # the jobs ran in submitit's processes; their records reached the sweeper's summary
+    assert "launch: 4/4 runs done (4 finished, 0 failed, 0 skipped)" in done.stdout + done.stderr
     runs = sorted(p.parent for p in (tmp_path / "sweeps" / "launch").glob("*/metrics.json"))
     assert len(runs) == 4
     memories = sorted(json.loads((r / "metrics.json").read_text())["memory"] for r in runs)

@@ -17,6 +17,7 @@ import torch
 from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.loop import TrainingDiverged
 from mesalab.studies.run import METRIC_KEYS, is_finished, run
+from mesalab.studies.version import code_state
 from tests.studies.conftest import TINY
 
 EVAL_KEYS = {
@@ -43,7 +44,9 @@ def test_run_writes_the_design_outputs(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg(*TINY, "eval.every=1")
     metrics = run(cfg, tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(on_disk) == set(METRIC_KEYS)
+    # "code" is recorded but not required: runs written before it count as finished
+    assert set(on_disk) == {*METRIC_KEYS, "code"} and "code" not in METRIC_KEYS
+    assert on_disk["code"] == code_state() and len(on_disk["code"]["commit"]) == 40
     assert EVAL_KEYS <= set(on_disk["eval"])
     assert on_disk == json.loads(json.dumps(metrics))
     assert on_disk["frozen"]["verified"] and on_disk["frozen"]["digest_before"]
