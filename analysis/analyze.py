@@ -24,10 +24,10 @@ from typing import Any
 import torch
 
 from mesalab.analysis import harlow, position, regression, sequence, two_step, volatility
-from mesalab.analysis.metrics import evaluate_references, rollout_stats
 from mesalab.studies.evaluate import heldout_tasks
-from mesalab.studies.learner_policy import LearnerPolicy
 from mesalab.studies.load import LoadedRun, load_run
+from mesalab.studies.policy.learner_policy import LearnerPolicy
+from mesalab.studies.policy.metrics import evaluate_references, rollout_stats
 from mesalab.tasks.rollout import Trajectory
 
 Analysis = Callable[..., dict[str, Any]]

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from mesalab.analysis.figures import save_figure
-from mesalab.analysis.resample import bootstrap_weights, mean_with_ci, ratio_with_ci
+from mesalab.studies.policy.resample import bootstrap_weights, mean_with_ci, ratio_with_ci
 from mesalab.tasks.base import TaskFamily, check
 from mesalab.tasks.rollout import Trajectory
 

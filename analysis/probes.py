@@ -38,10 +38,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mesalab.analysis.location import ShadowPolicy
-from mesalab.analysis.metrics import rollout_stats
 from mesalab.archs.base import Learner
-from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.policy.learner_policy import LearnerPolicy
+from mesalab.studies.policy.location import ShadowPolicy
+from mesalab.studies.policy.metrics import rollout_stats
 from mesalab.tasks.base import TaskFamily, check
 from mesalab.tasks.distributions import stream_generator
 

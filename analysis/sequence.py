@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mesalab.analysis.position import per_task_values, plot_position, position_analysis
-from mesalab.analysis.resample import bootstrap_weights, mean_with_ci
+from mesalab.studies.policy.resample import bootstrap_weights, mean_with_ci
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.rollout import Trajectory
 

@@ -15,42 +15,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+# One copy of the tree utilities and of ``check``: the task generator's (archs may use tasks).
+from mesalab.tasks.tree import batch_select, check
+
 Memory = Any  # a tensor or a (nested) tuple / dict of tensors with leading B
-
-
-def check(condition: bool, field: str, value: object, allowed: str) -> None:
-    """Fail at construction with a message naming the field, the value given and what is allowed."""
-    if not condition:
-        raise ValueError(f"{field}={value!r} is not allowed: {field} must be {allowed}")
 
 
 def check_positive(field: str, value: object) -> None:
     """Fail at construction on an impossible size, naming the field and value."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{field}={value!r} is not allowed: {field} must be an int >= 1")
-
-
-def map_memory(fn, *mems: Memory) -> Memory:
-    """Apply ``fn`` leaf-wise over one or more memories of the same structure."""
-    first = mems[0]
-    if isinstance(first, Tensor):
-        return fn(*mems)
-    if isinstance(first, tuple):
-        return tuple(map_memory(fn, *parts) for parts in zip(*mems, strict=True))
-    if isinstance(first, dict):
-        return {k: map_memory(fn, *(m[k] for m in mems)) for k in first}
-    if first is None:
-        return None
-    raise TypeError(f"unsupported memory leaf {type(first)}")
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    check(ok, field, value, "an int >= 1")
 
 
 def select_memory(mask: Tensor, new: Memory, old: Memory) -> Memory:
     """Row-wise ``where(mask, new, old)``: the masked-select reset of PureJaxRL."""
-
-    def pick(a: Tensor, b: Tensor) -> Tensor:
-        return torch.where(mask.reshape(mask.shape + (1,) * (a.dim() - 1)), a, b)
-
-    return map_memory(pick, new, old)
+    return batch_select(mask, new, old)
 
 
 class Core(nn.Module, ABC):

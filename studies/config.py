@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from mesalab.tasks.distributions import MODES
+from mesalab.tasks.tree import check
 
 
 @dataclass
@@ -130,7 +131,7 @@ def register_resolvers() -> None:
 
 
 def _fail(field_name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{field_name}={value!r} is not allowed: {field_name} must be {allowed}")
+    check(False, field_name, value, allowed)
 
 
 def validate(cfg: DictConfig) -> None:

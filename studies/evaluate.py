@@ -1,7 +1,7 @@
 """Freeze and evaluate: the learner and every reference on the same held-out tasks.
 
-Every policy is rolled out through ``mesalab.analysis.metrics.rollout_stats`` with the same seed, so
-all of them face the same tasks and the same environment noise: the comparison is paired.
+Every policy is rolled out through ``mesalab.studies.policy.metrics.rollout_stats`` with the same
+seed, so all of them face the same tasks and the same environment noise: the comparison is paired.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from mesalab.analysis.location import location_metrics
-from mesalab.analysis.metrics import (
+from mesalab.archs.base import Learner
+from mesalab.studies.checkpoint import weights_digest
+from mesalab.studies.policy.learner_policy import LearnerPolicy
+from mesalab.studies.policy.location import location_metrics
+from mesalab.studies.policy.metrics import (
     evaluate_references,
     normalized_improvement,
     rollout_stats,
     summarize,
 )
-from mesalab.archs.base import Learner
-from mesalab.studies.checkpoint import weights_digest
-from mesalab.studies.learner_policy import LearnerPolicy
 from mesalab.tasks.base import TaskFamily, index_batch
 from mesalab.tasks.distributions import TaskDistribution, stream_generator
 
@@ -160,9 +160,9 @@ def freeze_and_evaluate(
     """The post-freeze evaluation of DESIGN.md: learner, references, and the frozen check.
 
     Also, with ``location_tasks`` > 0, the location-learning index on the first of the same
-    held-out tasks (``mesalab.analysis.location``; ``None`` without a pool), and with ``ood_tasks``
-    > 0
-    the evaluation on the family's out-of-distribution priors (:func:`evaluate_ood`).
+    held-out tasks (``mesalab.studies.policy.location``; ``None`` without a pool), and with
+    ``ood_tasks`` > 0 the evaluation on the family's out-of-distribution priors
+    (:func:`evaluate_ood`).
     """
     for p in learner.parameters():
         p.requires_grad_(False)

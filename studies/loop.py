@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from mesalab.archs.base import Learner
-from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.policy.learner_policy import LearnerPolicy
 from mesalab.studies.signals import Signal
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.distributions import TaskDistribution

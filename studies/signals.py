@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from mesalab.archs.base import LearnerOutput
-from mesalab.studies.action_heads import ActionHead
+from mesalab.studies.policy.action_heads import ActionHead
 from mesalab.tasks.base import check
 from mesalab.tasks.rollout import Trajectory
 

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.references.harlow_refs import OneShotPolicy
 
 
 @dataclass
@@ -161,7 +162,6 @@ class Harlow(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, and the one-shot ideal observer."""
-        from mesalab.tasks.references.harlow_refs import OneShotPolicy
 
         refs = super().references()
         refs["one_shot"] = OneShotPolicy()

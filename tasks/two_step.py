@@ -38,6 +38,11 @@ import torch
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.references.two_step_refs import (
+    BayesTwoStepPolicy,
+    ModelBasedPolicy,
+    ModelFreePolicy,
+)
 
 
 @dataclass
@@ -172,11 +177,6 @@ class TwoStep(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, model-free and model-based TD learners, the Bayes-optimal agent."""
-        from mesalab.tasks.references.two_step_refs import (
-            BayesTwoStepPolicy,
-            ModelBasedPolicy,
-            ModelFreePolicy,
-        )
 
         refs = super().references()
         refs.update(
