@@ -70,14 +70,14 @@ def _run_points(gs: list[Group], key: str) -> tuple[list[float], list[float], li
             continue
         for r in g.runs:
             if key == "location_index":
-                loc = r.metrics.get("location") or {}
-                value, ci = loc.get("index"), loc.get("index_ci95")
+                loc = r.record.location
+                value, ci = (loc.index, loc.index_ci95) if loc else (None, None)
             else:
-                value, ci = r.metrics["eval"].get(key), r.metrics["eval"].get(f"{key}_ci95")
+                value, ci = getattr(r.record.eval, key), getattr(r.record.eval, f"{key}_ci95", None)
             if value is None:
                 continue
             # spread the seeds a little along x so that their intervals do not overlap
-            xs.append(k * 2 ** (0.08 * (r.metrics["seed"] % 5 - 2)))
+            xs.append(k * 2 ** (0.08 * (r.record.seed % 5 - 2)))
             ys.append(value)
             err.append((value - ci[0], ci[1] - value) if ci else (0.0, 0.0))
     return xs, ys, err

@@ -42,8 +42,8 @@ def _run(make_cfg, tmp_path, family: str, arch: str, training: str, memory: bool
     if dist == "pool":
         overrides.append("condition.pool_size=2")
     metrics = run(make_cfg(*overrides), tmp_path)
-    assert metrics["memory"] is memory and metrics["arch"] == arch
-    assert metrics["frozen"]["verified"]
+    assert metrics.memory is memory and metrics.arch == arch
+    assert metrics.frozen.verified
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     curve = on_disk["eval"].get("reward_curve", on_disk["eval"].get("loss_curve"))
     assert len(curve) == 6 and all(x == x for x in curve)  # no NaN
