@@ -41,7 +41,7 @@ def improvement_figure(groups: list[Group], path: Path) -> Path:
     for ax, task in zip(axes[:, 0], tasks, strict=True):
         gs = [g for g in groups if g.task == task]
         # one x position per condition, in the same order whatever arch ran it first
-        gs_sorted = sorted(gs, key=lambda g: condition_rank(g.training, g.memory, g.distribution))
+        gs_sorted = sorted(gs, key=condition_rank)
         labels = list(dict.fromkeys(condition_label(g) for g in gs_sorted))
         width = 0.8 / max(1, len(archs))
         for j, arch in enumerate(archs):

@@ -22,6 +22,7 @@ import yaml
 from scipy import stats
 from tqdm import tqdm
 
+from mesalab.studies.conditions import arch_has_memory, signal_condition
 from mesalab.studies.record import RunRecord, Summary, read_record
 
 #: the condition columns of a group, in table order
@@ -58,6 +59,26 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     variant: str = ""
 
+    @property
+    def signal_condition(self) -> str | None:
+        """Condition 2 as its signal class says (``rl``, ``supervised``, ``none``); None unknown."""
+        training = self.config.get("training") or {}
+        return signal_condition(training) if "signal" in training else None
+
+    @property
+    def has_memory(self) -> bool | None:
+        """Whether the arch has memory at all, as its core class says; None when unknown.
+
+        Runs written before the class said so carry ``arch.has_memory`` in their config.
+        """
+        arch = self.config.get("arch") or {}
+        return arch_has_memory(arch) if "core" in arch else arch.get("has_memory")
+
+    @property
+    def arch_order(self) -> int:
+        """The arch's ``report_order`` (its config's place in report tables)."""
+        return int((self.config.get("arch") or {}).get("report_order", 100))
+
     def key(self) -> tuple:
         """The group this run belongs to: condition columns plus variant."""
         return (*(getattr(self.record, k) for k in CONDITION), self.variant)
@@ -90,6 +111,11 @@ class Group:
     key: tuple
     runs: list[Run]
     stats: dict[str, Stat]
+
+    @property
+    def signal_condition(self) -> str | None:
+        """Condition 2 of the group's training signal (see :attr:`Run.signal_condition`)."""
+        return self.runs[0].signal_condition
 
     def __getattr__(self, name: str) -> Any:
         if name in CONDITION:
@@ -257,7 +283,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
             ]
             st["regret_ratio"] = aggregate(ratios)
         out.append(Group(key, rs, st))
-    return sorted(out, key=lambda g: condition_order(g.key))
+    return sorted(out, key=condition_order)
 
 
 def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
@@ -297,8 +323,8 @@ def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
     return st
 
 
-_ARCH_ORDER = {"lstm": 0, "gru": 1, "slot": 2, "ffn": 3, "transformer": 4}
-_TRAINING_ORDER = {"rl": 0, "supervised": 1, "none": 2}
+#: condition 2 in table order: trained by reward, trained without it, untrained
+_SIGNAL_ORDER = {"rl": 0, "supervised": 1, "none": 2}
 _DIST_ORDER = {"related": 0, "single": 1, "trialwise": 2}
 
 
@@ -308,28 +334,25 @@ def _pool_size(distribution: str) -> int:
     return int(tail) if distribution.startswith("pool") and tail.isdigit() else 0
 
 
-def condition_rank(training: str, memory: bool, distribution: str) -> tuple:
+def condition_rank(group: Group) -> tuple:
     """Full condition first, then memory off, the training ablations, the distribution ones."""
-    block = (
-        0
-        if (training, distribution) == ("rl", "related")
-        else (1 if distribution == "related" else 2)
-    )
+    signal, dist = group.signal_condition, group.distribution
+    block = 0 if (signal, dist) == ("rl", "related") else (1 if dist == "related" else 2)
     return (
         block,
-        _TRAINING_ORDER.get(training, 9),
-        training,
-        _DIST_ORDER.get(distribution, 9),
-        _pool_size(distribution),
-        distribution,
-        not memory,
+        _SIGNAL_ORDER.get(signal or "", 9),
+        group.training,
+        _DIST_ORDER.get(dist, 9),
+        _pool_size(dist),
+        dist,
+        not group.memory,
     )
 
 
-def condition_order(key: tuple) -> tuple:
-    """Sort key of a group: task, arch (lstm gru slot ffn transformer, then others), condition."""
-    task, arch, training, memory, dist, variant = key
-    return (task, _ARCH_ORDER.get(arch, 9), arch, variant, condition_rank(training, memory, dist))
+def condition_order(group: Group) -> tuple:
+    """Sort key of a group: task, arch (by its ``report_order``, then name), condition."""
+    arch_order = group.runs[0].arch_order
+    return (group.task, arch_order, group.arch, group.variant, condition_rank(group))
 
 
 def flat_row(run: Run) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +36,9 @@ class Core(nn.Module, ABC):
     """The memory mechanism; the only thing that differs between architectures."""
 
     out_dim: int
-    memory: bool
+    memory: bool  # the memory switch this core was built with (condition 1)
+    #: whether the architecture has any memory to switch on (False: the no-memory control)
+    has_memory: ClassVar[bool] = True
 
     @abstractmethod
     def initial_memory(self, batch_size: int, device: torch.device | str = "cpu") -> Memory:

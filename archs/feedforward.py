@@ -15,6 +15,8 @@ from mesalab.archs.base import Core, Memory, check, check_positive
 class FFNCore(Core):
     """``num_layers`` Linear+ReLU layers of ``hidden_size`` units applied to each step alone."""
 
+    has_memory = False
+
     def __init__(
         self, input_dim: int, hidden_size: int = 64, num_layers: int = 2, memory: bool = False
     ) -> None:

@@ -19,6 +19,7 @@ from mesalab.analysis.conditions import verdicts
 from mesalab.analysis.report import main
 from mesalab.analysis.sweep import group_runs, load_sweep, t_interval
 from mesalab.analysis.wandb_report import NO_LOGIN, build_report, has_login
+from mesalab.studies.conditions import group_option
 from tests.studies.conftest import TINY
 
 T = 10
@@ -52,10 +53,14 @@ def write_run(
     regret: float = 2.0,
     bayes_regret: float = 1.0,
     ci: list[float] | None = None,
-    has_memory: bool = True,
     extra: tuple[str, ...] = (),
+    training_config: str | None = None,
 ) -> Path:
-    """A run directory as mesalab-run writes it (metrics.json and .hydra/)."""
+    """A run directory as mesalab-run writes it (metrics.json and .hydra/).
+
+    Its config holds the real ``configs/arch/<arch>`` and ``configs/training/<training>`` (or
+    ``training_config``, renamed ``training``: a variant of a signal under another name).
+    """
     name = f"{TASK}_{arch}_{training}_mem-{'on' if memory else 'off'}_{dist}_s{seed}"
     name += "".join(f"_{e.replace('=', '-')}" for e in extra)
     d = root / name
@@ -85,7 +90,8 @@ def write_run(
     ]
     (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     config = {
-        "arch": {"name": arch, "has_memory": has_memory},
+        "arch": group_option("arch", arch),
+        "training": {**group_option("training", training_config or training), "name": training},
         "sweep_name": "synthetic",
         "logger": {"group": None, "project": "mesalab"},
     }
@@ -120,7 +126,6 @@ def sweep(tmp_path: Path) -> Path:
                 imp,
                 regret=2.0 + seed,
                 bayes_regret=1.0 + 0.5 * seed,
-                has_memory=arch != "ffn",
             )
     # one seed only: its bootstrap interval [-0.03, 0.04] includes 0
     write_run(root, "lstm", "none", True, "related", 0, 0.005, ci=[-0.03, 0.04])
@@ -175,6 +180,21 @@ def test_necessary_sufficient_verdicts(sweep: Path) -> None:
     assert rows[("ffn", "memory off (arch has none)")] == "no improvement: not sufficient"
     assert rows[("ffn", "memory off")].startswith("n/a")
     assert rows[("ffn", "training supervised")].startswith("undetermined")
+
+
+def test_a_signal_variant_under_another_name_is_its_condition(tmp_path: Path) -> None:
+    """An A2C config named ``reinforce`` is the RL condition; ``frozen`` (NoTraining) is none."""
+    for seed, imp in enumerate((0.3, 0.25, 0.35)):
+        write_run(tmp_path, "lstm", "reinforce", True, "related", seed, imp, training_config="rl")
+        write_run(
+            tmp_path, "lstm", "frozen", True, "related", seed, imp - 0.3, training_config="none"
+        )
+    groups = group_runs(load_sweep(tmp_path)[0])
+    assert [g.training for g in groups] == ["reinforce", "frozen"]  # full condition first
+    rows = {v.setting: v.verdict for v in verdicts(groups)}
+    assert rows["memory on, training rl, distribution related"].startswith("shows improvement")
+    assert rows["training none"] == "removes the improvement: necessary"
+    assert rows["training supervised"] == "not run"
 
 
 def test_variants_are_not_averaged_together(tmp_path: Path) -> None:
