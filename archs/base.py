@@ -39,6 +39,17 @@ class Core(nn.Module, ABC):
     memory: bool  # the memory switch this core was built with (condition 1)
     #: whether the architecture has any memory to switch on (False: the no-memory control)
     has_memory: ClassVar[bool] = True
+    #: a second keyword searched after the width to close the remaining parameter gap, or None
+    fine_width: ClassVar[str | None] = None
+
+    @classmethod
+    def matched_kwargs(cls, width: int) -> dict[str, Any]:
+        """Keywords that build this core at ``width`` when matching parameter counts.
+
+        The structure (layers, heads, slots) is fixed here; only the width is searched
+        (``mesalab.archs.budget.matched_widths``).
+        """
+        raise NotImplementedError(f"{cls.__name__} does not say how to scale its width")
 
     @abstractmethod
     def initial_memory(self, batch_size: int, device: torch.device | str = "cpu") -> Memory:

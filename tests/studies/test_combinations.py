@@ -11,10 +11,12 @@ import json
 
 import pytest
 
+from mesalab.archs.budget import config_cores
 from mesalab.studies.run import run
 from mesalab.tasks import FAMILIES
 
-ARCHS = ["lstm", "gru", "slot", "ffn", "transformer"]
+CORES = config_cores()  # every arch config: the configs are the registry
+ARCHS = list(CORES)
 TRAININGS = ["rl", "supervised", "none"]
 DISTS = ["related", "single", "pool", "trialwise"]
 MICRO = [
@@ -50,13 +52,13 @@ def _run(make_cfg, tmp_path, family: str, arch: str, training: str, memory: bool
 
 
 def _memory_options(arch: str) -> list[bool]:
-    return [False] if arch == "ffn" else [True, False]
+    return [True, False] if CORES[arch].has_memory else [False]
 
 
 @pytest.mark.parametrize("i, family", list(enumerate(sorted(FAMILIES))))
 def test_every_family_runs(make_cfg, tmp_path, i: int, family: str) -> None:
     arch = ARCHS[i % len(ARCHS)]
-    _run(make_cfg, tmp_path, family, arch, TRAININGS[i % 3], arch != "ffn", DISTS[i % 4])
+    _run(make_cfg, tmp_path, family, arch, TRAININGS[i % 3], CORES[arch].has_memory, DISTS[i % 4])
 
 
 @pytest.mark.parametrize(
