@@ -109,6 +109,10 @@ class TaskFamily(ABC):
         self.check_prior(prior)
         return None
 
+    #: the class path of this family's analysis of a frozen learner (``mesalab-analyze``):
+    #: named, not imported, because the analyses sit above the task generator
+    analysis: ClassVar[str] = "mesalab.analysis.position.CurveAnalysis"
+
     # --- references -------------------------------------------------------------------------
     #: name of the reference that normalizes improvement (an exact Bayes-optimal policy, or
     #: the best available stand-in such as Gittins where none is tractable)

@@ -50,6 +50,7 @@ class Harlow(TaskFamily):
     """Two new objects per episode, one always rewarded, positions shuffled every trial."""
 
     name = "harlow"
+    analysis = "mesalab.analysis.harlow.HarlowAnalysis"
     kind = "decision"
     priors = ("train", "novel", "similar")
     ideal_reference = "one_shot"

@@ -59,6 +59,7 @@ class LinearRegression(TaskFamily):
     """Predict y = w . x + noise from the (x, y) pairs seen so far in the episode."""
 
     name = "linear_regression"
+    analysis = "mesalab.analysis.regression.RegressionAnalysis"
     kind = "prediction"
     action_space = "real"
     priors = ("train", "large_w", "noisy", "noiseless")

@@ -70,6 +70,7 @@ class MarkovChain(TaskFamily):
     """Predict the next state of a Markov chain whose matrix is drawn per episode."""
 
     name = "markov_chain"
+    analysis = "mesalab.analysis.sequence.SequenceAnalysis"
     kind = "prediction"
     action_space = "simplex"
     priors = ("train", "sparse", "flat", "drifting")

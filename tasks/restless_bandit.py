@@ -52,6 +52,7 @@ class RestlessBandit(TaskFamily):
     """Anti-correlated arms whose probabilities jump, at a rate that changes by block."""
 
     name = "restless_bandit"
+    analysis = "mesalab.analysis.volatility.VolatilityAnalysis"
     kind = "decision"
     priors = ("train", "stable_only", "volatile_only", "fast")
 

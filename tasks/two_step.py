@@ -66,6 +66,7 @@ class TwoStep(TaskFamily):
     """Two first-stage actions, common/rare transitions, drifting second-stage rewards."""
 
     name = "two_step"
+    analysis = "mesalab.analysis.two_step.TwoStepAnalysis"
     kind = "decision"
     priors = ("train", "volatile", "stable", "weak_transitions", "weak_rewards")
     ideal_reference = "bayes_optimal"
