@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 # One copy of the tree utilities and of ``check``: the task generator's (archs may use tasks).
-from mesalab.tasks.tree import batch_select, check
+from mesalab.tasks.tree import batch_select, check, tree_map
 
 Memory = Any  # a tensor or a (nested) tuple / dict of tensors with leading B
 
@@ -25,6 +25,10 @@ def check_positive(field: str, value: object) -> None:
     """Fail at construction on an impossible size, naming the field and value."""
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
     check(ok, field, value, "an int >= 1")
+
+
+#: leaf-wise map over one or more memories of the same structure (tuples, dicts, tensors)
+map_memory = tree_map
 
 
 def select_memory(mask: Tensor, new: Memory, old: Memory) -> Memory:
