@@ -165,14 +165,14 @@ class Run:
                     self.signal,
                     self.family,
                     self.distribution,
-                    self.updates,
-                    tcfg.batch_size,
-                    self.env_gen,
-                    self.policy_gen,
-                    tcfg.grad_clip,
-                    self.state,
-                    self._on_update,
-                    tcfg.lr_final_fraction,
+                    updates=self.updates,
+                    batch_size=tcfg.batch_size,
+                    env_gen=self.env_gen,
+                    policy_gen=self.policy_gen,
+                    grad_clip=tcfg.grad_clip,
+                    state=self.state,
+                    on_update=self._on_update,
+                    lr_final_fraction=tcfg.lr_final_fraction,
                 )
         except TrainingDiverged as err:
             self._end(finish_logger=True)
