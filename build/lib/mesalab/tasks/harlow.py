@@ -29,7 +29,6 @@ import torch
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
-from mesalab.tasks.references.harlow_refs import OneShotPolicy
 
 
 @dataclass
@@ -50,7 +49,6 @@ class Harlow(TaskFamily):
     """Two new objects per episode, one always rewarded, positions shuffled every trial."""
 
     name = "harlow"
-    analysis = "mesalab.analysis.harlow.HarlowAnalysis"
     kind = "decision"
     priors = ("train", "novel", "similar")
     ideal_reference = "one_shot"
@@ -163,6 +161,7 @@ class Harlow(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, and the one-shot ideal observer."""
+        from mesalab.tasks.references.harlow_refs import OneShotPolicy
 
         refs = super().references()
         refs["one_shot"] = OneShotPolicy()

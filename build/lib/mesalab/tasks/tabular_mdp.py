@@ -34,7 +34,6 @@ import torch
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
-from mesalab.tasks.references.mdp_refs import PSRLPolicy, finite_horizon_q
 from mesalab.tasks.sampling import sample_dirichlet
 
 
@@ -56,6 +55,19 @@ class MDPState(State):
 
     s: Tensor  # (B,) long
     q_star: Tensor  # (B, H, S, A): q_star[:, h - 1] is the optimal Q with h steps left
+
+
+def finite_horizon_q(trans: Tensor, reward: Tensor, horizon: int) -> Tensor:
+    """Optimal Q for 1..horizon steps left by backward induction, (B, H, S, A)."""
+    b, s, a = reward.shape
+    flat = trans.reshape(b, s * a, s)  # (B, S*A, S)
+    qs = []
+    v = reward.new_zeros(b, s)  # (B, S) value with 0 steps left
+    for _ in range(horizon):
+        q = reward + (flat @ v[:, :, None]).reshape(b, s, a)  # (B, S, A)
+        qs.append(q)
+        v = q.max(dim=2).values
+    return torch.stack(qs, dim=1)
 
 
 class TabularMDP(TaskFamily):
@@ -188,6 +200,7 @@ class TabularMDP(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, and posterior sampling for RL (PSRL)."""
+        from mesalab.tasks.references.mdp_refs import PSRLPolicy
 
         refs = super().references()
         refs["psrl"] = PSRLPolicy()
