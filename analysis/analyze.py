@@ -17,28 +17,18 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mesalab.analysis import harlow, position, regression, sequence, two_step, volatility
-from mesalab.analysis.metrics import evaluate_references, rollout_stats
+from mesalab.analysis.family_analysis import analysis_for
 from mesalab.studies.evaluate import heldout_tasks
-from mesalab.studies.learner_policy import LearnerPolicy
 from mesalab.studies.load import LoadedRun, load_run
+from mesalab.studies.policy.learner_policy import LearnerPolicy
+from mesalab.studies.policy.metrics import evaluate_references, rollout_stats
 from mesalab.tasks.rollout import Trajectory
-
-Analysis = Callable[..., dict[str, Any]]
-#: the family's analysis, by ``family.name``; any other family gets its curve by trial
-ANALYSES: dict[str, Analysis] = {
-    "two_step": two_step.analyze,
-    "harlow": harlow.analyze,
-    "restless_bandit": volatility.analyze,
-    "linear_regression": regression.analyze,
-    "markov_chain": sequence.analyze,
-}
 
 
 def rollouts(loaded: LoadedRun, num_tasks: int, seed: int) -> dict[str, Trajectory]:
@@ -78,8 +68,10 @@ def analyze_run(
     out.mkdir(parents=True, exist_ok=True)
     seed = int(cfg.seed)
     trajs = rollouts(loaded, num_tasks, seed)
-    fn = ANALYSES.get(family.name, position.analyze)
-    result = fn(trajs, family, out_dir=out, seed=seed, outer_lr=outer_learning_rate(loaded))
+    # the analysis the family names on itself (the curve by trial unless it names its own)
+    result = analysis_for(family)(
+        trajs, family, out_dir=out, seed=seed, outer_lr=outer_learning_rate(loaded)
+    )
     result = {
         "run_dir": str(run_dir),
         "task": cfg.task.name,

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mesalab.analysis.metrics import CHUNK_SIZE, evaluate_references
+from mesalab.studies.policy.metrics import CHUNK_SIZE, evaluate_references
 from mesalab.tasks import FAMILIES, TaskFamily, stream_generator
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")

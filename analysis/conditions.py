@@ -13,15 +13,16 @@ from dataclasses import dataclass
 
 from mesalab.analysis.sweep import Group, Stat
 
-#: (condition it tests, how the setting differs from the full condition, group fields changed)
+#: (condition it tests, how the setting differs from the full condition, fields changed); the
+#: training field is the signal's condition (``Signal.condition``), whatever its config's name
 ABLATIONS: tuple[tuple[str, str, dict], ...] = (
     ("memory", "memory off", {"memory": False}),
-    ("RL training (vs supervised)", "training supervised", {"training": "supervised"}),
-    ("trained weights (vs untrained)", "training none", {"training": "none"}),
+    ("RL training (vs supervised)", "training supervised", {"signal": "supervised"}),
+    ("trained weights (vs untrained)", "training none", {"signal": "none"}),
     ("related tasks (vs one task)", "distribution single", {"distribution": "single"}),
     ("related tasks (vs trialwise)", "distribution trialwise", {"distribution": "trialwise"}),
 )
-FULL = {"training": "rl", "distribution": "related"}
+FULL = {"signal": "rl", "distribution": "related"}
 
 
 @dataclass
@@ -38,12 +39,11 @@ class Verdict:
 
 
 def _has_memory(groups: list[Group]) -> bool:
-    """The arch's own ``has_memory`` from the run config, else whether any run had memory."""
+    """Whether the arch has memory, as its core class says, else whether any run had memory."""
     for g in groups:
         for r in g.runs:
-            value = r.config.get("arch", {}).get("has_memory") if r.config else None
-            if isinstance(value, bool):
-                return value
+            if r.has_memory is not None:
+                return r.has_memory
     return any(g.memory for g in groups)
 
 
@@ -55,12 +55,14 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
     out: list[Verdict] = []
     for (task, arch, variant), gs in by_arch.items():
         has_mem = _has_memory(gs)
-        index = {(g.training, g.memory, g.distribution): g for g in gs}
+        index: dict[tuple, Group] = {}
+        for g in gs:  # the first group of a condition stands for it (e.g. two RL configs)
+            index.setdefault((g.signal_condition, g.memory, g.distribution), g)
         full_key = {"memory": has_mem, **FULL}
 
         def find(fields: dict, full_key: dict = full_key, index: dict = index) -> Group | None:
             k = {**full_key, **fields}
-            return index.get((k["training"], k["memory"], k["distribution"]))
+            return index.get((k["signal"], k["memory"], k["distribution"]))
 
         full = find({})
         full_stat = full.stats["improvement"] if full else None

@@ -2,9 +2,9 @@
 
 When a sweep holds ``pool(K)`` runs, the report plots against K (log2 axis), per arch:
 
-- the location-learning index (``mesalab.analysis.location``: 0 = acts like the Bayes observer whose
-  prior is the K training tasks, 1 = like the family-prior one): the mean over seeds, and
-  every run with its own 95% bootstrap interval over tasks (axis clipped to [-0.5, 1.5]);
+- the location-learning index (``mesalab.studies.policy.location``: 0 = acts like the Bayes
+  observer whose prior is the K training tasks, 1 = like the family-prior one): the mean over
+  seeds, and every run with its own 95% bootstrap interval over tasks (axis clipped to [-0.5, 1.5]);
 - the post-freeze improvement on held-out (never trained) tasks, next to what each observer
   itself achieves on those tasks (black: the training-prior observer, a curve in K; grey: the
   family-prior observer), and ``related`` training (K = infinity) as a dashed line.
@@ -70,14 +70,14 @@ def _run_points(gs: list[Group], key: str) -> tuple[list[float], list[float], li
             continue
         for r in g.runs:
             if key == "location_index":
-                loc = r.metrics.get("location") or {}
-                value, ci = loc.get("index"), loc.get("index_ci95")
+                loc = r.record.location
+                value, ci = (loc.index, loc.index_ci95) if loc else (None, None)
             else:
-                value, ci = r.metrics["eval"].get(key), r.metrics["eval"].get(f"{key}_ci95")
+                value, ci = getattr(r.record.eval, key), getattr(r.record.eval, f"{key}_ci95", None)
             if value is None:
                 continue
             # spread the seeds a little along x so that their intervals do not overlap
-            xs.append(k * 2 ** (0.08 * (r.metrics["seed"] % 5 - 2)))
+            xs.append(k * 2 ** (0.08 * (r.record.seed % 5 - 2)))
             ys.append(value)
             err.append((value - ci[0], ci[1] - value) if ci else (0.0, 0.0))
     return xs, ys, err
@@ -178,7 +178,7 @@ def diversity_blocks(groups: list[Group], figs: Path) -> list[Block]:
             "on held-out tasks, between the Bayes observer whose prior is its K training tasks "
             "(0, task location) and the one whose prior is the whole family (1, task "
             "learning); steps weighted by how much the observers disagree "
-            "(mesalab.analysis.location); "
+            "(mesalab.studies.policy.location); "
             "on line: the share of the network's departure from the first observer that lies "
             "along the line to the second (near 0: neither observer describes it). "
             "Related training (K = inf) has no index: its two observers coincide. Improvement "

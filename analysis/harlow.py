@@ -14,8 +14,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from mesalab.analysis.family_analysis import FamilyAnalysis, Results
 from mesalab.analysis.figures import save_figure
-from mesalab.analysis.resample import bootstrap_weights, mean_with_ci
+from mesalab.studies.policy.resample import bootstrap_weights, mean_with_ci
 from mesalab.tasks.base import TaskFamily, check
 from mesalab.tasks.rollout import Trajectory
 
@@ -63,26 +64,25 @@ def plot_accuracy(results: dict[str, dict[str, Any]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def analyze(
-    trajs: dict[str, Trajectory],
-    family: TaskFamily,
-    out_dir: Path | None = None,
-    seed: int = 0,
-    **context: Any,
-) -> dict[str, Any]:
+class HarlowAnalysis(FamilyAnalysis):
     """Accuracy by trial and the jump after trial 1 for every policy (+ figure)."""
-    results = {k: accuracy_analysis(t, seed=seed) for k, t in trajs.items()}
-    out: dict[str, Any] = {"analysis": "harlow", "policies": results, "figures": []}
-    if out_dir is not None:
-        out["figures"].append(plot_accuracy(results, Path(out_dir) / "harlow_accuracy.png").name)
-    out["table"] = [
-        {
-            "policy": k,
-            "trial1": r["trial1"],
-            "later": r["later"],
-            "jump": r["jump"],
-            "jump_ci95": r["jump_ci95"],
-        }
-        for k, r in results.items()
-    ]
-    return out
+
+    name, figure = "harlow", "harlow_accuracy.png"
+
+    def results(
+        self, trajs: dict[str, Trajectory], family: TaskFamily, seed: int, **context: Any
+    ) -> tuple[dict[str, Any], Results]:
+        """Accuracy analysis of every policy."""
+        return {}, {k: accuracy_analysis(t, seed=seed) for k, t in trajs.items()}
+
+    def plot(self, results: Results, header: dict[str, Any], path: Path) -> Path:
+        """Accuracy by trial."""
+        return plot_accuracy(results, path)
+
+    def row(self, policy: str, result: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+        """Trial 1, later trials, the jump."""
+        keys = ("trial1", "later", "jump", "jump_ci95")
+        return {"policy": policy, **{k: result[k] for k in keys}}
+
+
+analyze = HarlowAnalysis()

@@ -14,8 +14,9 @@ from typing import Any
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from mesalab.analysis.family_analysis import FamilyAnalysis, Results
 from mesalab.analysis.figures import save_figure
-from mesalab.analysis.resample import bootstrap_weights, mean_with_ci, ratio_with_ci
+from mesalab.studies.policy.resample import bootstrap_weights, mean_with_ci, ratio_with_ci
 from mesalab.tasks.base import TaskFamily, check
 from mesalab.tasks.rollout import Trajectory
 
@@ -95,29 +96,29 @@ def plot_position(
     return save_figure(fig, path)
 
 
-def analyze(
-    trajs: dict[str, Trajectory],
-    family: TaskFamily,
-    out_dir: Path | None = None,
-    seed: int = 0,
-    **context: Any,
-) -> dict[str, Any]:
+class CurveAnalysis(FamilyAnalysis):
     """Fallback for families without their own analysis: the curve by trial against the ideal."""
-    loss = family.kind == "prediction"
-    ideal = family.ideal_reference if family.ideal_reference in trajs else None
-    results = position_analysis(trajs, loss, reference=ideal, seed=seed)
-    out: dict[str, Any] = {
-        "analysis": "curve",
-        "value": "loss" if loss else "expected_reward",
-        "reference": ideal,
-        "policies": results,
-        "figures": [],
-    }
-    if out_dir is not None:
-        label = "loss" if loss else "expected reward"
-        out["figures"].append(plot_position(results, Path(out_dir) / "curve.png", label).name)
-    out["table"] = [
-        {"policy": k, "mean": r["mean"], "last": r["last"], "last_ci95": r["last_ci95"]}
-        for k, r in results.items()
-    ]
-    return out
+
+    name, figure = "curve", "curve.png"
+
+    def results(
+        self, trajs: dict[str, Trajectory], family: TaskFamily, seed: int, **context: Any
+    ) -> tuple[dict[str, Any], Results]:
+        """Loss (prediction) or expected reward (decision) by trial, against the ideal."""
+        loss = family.kind == "prediction"
+        ideal = family.ideal_reference if family.ideal_reference in trajs else None
+        results = position_analysis(trajs, loss, reference=ideal, seed=seed)
+        return {"value": "loss" if loss else "expected_reward", "reference": ideal}, results
+
+    def plot(self, results: Results, header: dict[str, Any], path: Path) -> Path:
+        """The curves by trial."""
+        label = "loss" if header["value"] == "loss" else "expected reward"
+        return plot_position(results, path, label)
+
+    def row(self, policy: str, result: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+        """Mean, last, its interval."""
+        keys = ("mean", "last", "last_ci95")
+        return {"policy": policy, **{k: result[k] for k in keys}}
+
+
+analyze = CurveAnalysis()

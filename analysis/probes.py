@@ -17,7 +17,7 @@ to all targets at once, fitted on half of the tasks and scored by R^2 on the oth
 chosen on a validation split of the fitting tasks. R^2 pools all targets: 1 - sum of squared
 errors / sum of squares around the test mean. The control is the same probe on the same
 histories fed to the *untrained* network of the same arch (the run's own initial weights,
-``torch.manual_seed(seed)`` before building, as in ``mesalab.studies.run``): random recurrent
+the run's ``init`` stream before building, as in ``mesalab.studies.run``): random recurrent
 features already carry a lot, so only the gap over the control says training put it there.
 
 Activations (``source``): ``features``, the core's output at every step
@@ -38,12 +38,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mesalab.analysis.location import ShadowPolicy
-from mesalab.analysis.metrics import rollout_stats
 from mesalab.archs.base import Learner
-from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.policy.learner_policy import LearnerPolicy
+from mesalab.studies.policy.location import ShadowPolicy
+from mesalab.studies.policy.metrics import rollout_stats
 from mesalab.tasks.base import TaskFamily, check
-from mesalab.tasks.distributions import stream_generator
+from mesalab.tasks.distributions import stream_generator, stream_seed
 
 #: ridge penalties tried, relative to the number of fitting samples (standardised features)
 LAMBDAS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -213,7 +213,8 @@ def probe_run(
 
     run = load_run(run_dir, device)
     cfg = run.cfg
-    torch.manual_seed(cfg.seed)  # the run's own initial weights (mesalab.studies.run does the same)
+    # the run's own initial weights: the same ``init`` stream as mesalab.studies.run
+    torch.manual_seed(stream_seed(int(cfg.seed), "init"))
     _, _, control = build_objects(cfg, device)
     control.requires_grad_(False)
     latent = run.distribution.heldout(num_tasks, stream_generator(cfg.seed, "eval", device))

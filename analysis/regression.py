@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mesalab.analysis.family_analysis import FamilyAnalysis, Results
 from mesalab.analysis.position import plot_position, position_analysis
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.rollout import Trajectory
@@ -21,36 +22,34 @@ from mesalab.tasks.rollout import Trajectory
 REFERENCE = "ridge"
 
 
-def analyze(
-    trajs: dict[str, Trajectory],
-    family: TaskFamily,
-    out_dir: Path | None = None,
-    seed: int = 0,
-    **context: Any,
-) -> dict[str, Any]:
+class RegressionAnalysis(FamilyAnalysis):
     """Loss by number of examples for every policy, ratios to ridge (+ figure)."""
-    ref = REFERENCE if REFERENCE in trajs else None
-    results = position_analysis(trajs, loss=True, reference=ref, seed=seed)
-    out: dict[str, Any] = {
-        "analysis": "linear_regression",
-        "reference": ref,
-        "num_examples": list(range(len(next(iter(results.values()))["curve"]))),
-        "policies": results,
-        "figures": [],
-    }
-    if out_dir is not None:
-        path = Path(out_dir) / "regression_loss.png"
-        fig = plot_position(results, path, "squared error", "in-context examples", 0, logy=True)
-        out["figures"].append(fig.name)
-    out["table"] = [
-        {
-            "policy": k,
-            "last_loss": r["last"],
-            "last_ci95": r["last_ci95"],
-            "last_vs_ridge": r.get("last_ratio"),
-            "last_vs_ridge_ci95": r.get("last_ratio_ci95"),
-            "mean_vs_ridge": r.get("mean_ratio"),
+
+    name, figure = "linear_regression", "regression_loss.png"
+
+    def results(
+        self, trajs: dict[str, Trajectory], family: TaskFamily, seed: int, **context: Any
+    ) -> tuple[dict[str, Any], Results]:
+        """Position analysis of the loss against ridge."""
+        ref = REFERENCE if REFERENCE in trajs else None
+        results = position_analysis(trajs, loss=True, reference=ref, seed=seed)
+        examples = list(range(len(next(iter(results.values()))["curve"])))
+        return {"reference": ref, "num_examples": examples}, results
+
+    def plot(self, results: Results, header: dict[str, Any], path: Path) -> Path:
+        """Squared error by number of examples (log axis)."""
+        return plot_position(results, path, "squared error", "in-context examples", 0, logy=True)
+
+    def row(self, policy: str, result: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+        """Last loss and the ratios to ridge."""
+        return {
+            "policy": policy,
+            "last_loss": result["last"],
+            "last_ci95": result["last_ci95"],
+            "last_vs_ridge": result.get("last_ratio"),
+            "last_vs_ridge_ci95": result.get("last_ratio_ci95"),
+            "mean_vs_ridge": result.get("mean_ratio"),
         }
-        for k, r in results.items()
-    ]
-    return out
+
+
+analyze = RegressionAnalysis()

@@ -122,14 +122,14 @@ def provenance(runs: list[Run], sweep_dir: Path) -> str:
     """Which sweep, when its runs finished, at which code version, and when the report was made.
 
     The finish time of a run is its metrics.json's modification time (written last); the code
-    version is the one the run recorded (``metrics["code"]``: commit and dirty flag).
+    version is the one the run recorded (``RunRecord.code``: commit and dirty flag).
     """
     done = sorted((r.path / "metrics.json").stat().st_mtime for r in runs)
     first, last = _utc(done[0]), _utc(done[-1])
     when = first if first == last else f"{first} to {last}"
     codes: dict[str, int] = {}
     for r in runs:
-        code = describe(r.metrics["code"]) if "code" in r.metrics else "not recorded"
+        code = describe(r.record.code) if r.record.code else "not recorded"
         codes[code] = codes.get(code, 0) + 1
     code_text = ", ".join(f"{c} ({n} runs)" for c, n in sorted(codes.items()))
     return (

@@ -41,7 +41,7 @@ def improvement_figure(groups: list[Group], path: Path) -> Path:
     for ax, task in zip(axes[:, 0], tasks, strict=True):
         gs = [g for g in groups if g.task == task]
         # one x position per condition, in the same order whatever arch ran it first
-        gs_sorted = sorted(gs, key=lambda g: condition_rank(g.training, g.memory, g.distribution))
+        gs_sorted = sorted(gs, key=condition_rank)
         labels = list(dict.fromkeys(condition_label(g) for g in gs_sorted))
         width = 0.8 / max(1, len(archs))
         for j, arch in enumerate(archs):
@@ -85,19 +85,13 @@ def curves_figure(groups: list[Group], title: str, path: Path) -> Path:
     rows = -(-n // cols)
     fig = Figure(figsize=(4.2 * cols, 3.0 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
-    refs = list(
-        dict.fromkeys(k for g in groups for r in g.runs for k in r.metrics.get("references", {}))
-    )
+    refs = list(dict.fromkeys(k for g in groups for r in g.runs for k in r.record.references))
     ref_colors = {name: colormaps["Dark2"](i % 8) for i, name in enumerate(refs)}
-    loss = any("loss_curve" in r.metrics["eval"] for g in groups for r in g.runs)
+    loss = any(r.record.eval.loss_curve is not None for g in groups for r in g.runs)
     for ax, g in zip(axes.flat, groups, strict=False):
         for name in refs:
             mc = _mean_curve(
-                [
-                    r.curve(r.metrics["references"][name])
-                    for r in g.runs
-                    if name in r.metrics.get("references", {})
-                ]
+                [r.curve(r.record.references[name]) for r in g.runs if name in r.record.references]
             )
             if mc is not None:
                 ax.plot(mc[0], color=ref_colors[name], label=name, **REF_STYLE)

@@ -13,49 +13,49 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mesalab.analysis.family_analysis import FamilyAnalysis, Results
 from mesalab.analysis.position import per_task_values, plot_position, position_analysis
-from mesalab.analysis.resample import bootstrap_weights, mean_with_ci
+from mesalab.studies.policy.resample import bootstrap_weights, mean_with_ci
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.rollout import Trajectory
 
 REFERENCE = "bayes_optimal"
 
 
-def analyze(
-    trajs: dict[str, Trajectory],
-    family: TaskFamily,
-    out_dir: Path | None = None,
-    seed: int = 0,
-    **context: Any,
-) -> dict[str, Any]:
+class SequenceAnalysis(FamilyAnalysis):
     """Loss by position for every policy, excess over the Bayes predictor (+ figure)."""
-    ref = REFERENCE if REFERENCE in trajs else None
-    results = position_analysis(trajs, loss=True, reference=ref, seed=seed)
-    if ref is not None:
-        base = per_task_values(trajs[ref], loss=True).mean(dim=1)  # (N,)
-        w = bootstrap_weights(base.shape[0], 1000, seed)
-        for name, traj in trajs.items():
-            excess = per_task_values(traj, loss=True).mean(dim=1) - base
-            mean, _, ci = mean_with_ci(excess, w)
-            results[name]["excess_mean"] = float(mean)
-            results[name]["excess_mean_ci95"] = ci.tolist()
-    out: dict[str, Any] = {
-        "analysis": "markov_chain",
-        "reference": ref,
-        "policies": results,
-        "figures": [],
-    }
-    if out_dir is not None:
-        path = Path(out_dir) / "sequence_loss.png"
-        out["figures"].append(plot_position(results, path, "cross-entropy (nats)", "trial").name)
-    out["table"] = [
-        {
-            "policy": k,
-            "mean_loss": r["mean"],
-            "last_loss": r["last"],
-            "excess_vs_bayes": r.get("excess_mean"),
-            "excess_ci95": r.get("excess_mean_ci95"),
+
+    name, figure = "markov_chain", "sequence_loss.png"
+
+    def results(
+        self, trajs: dict[str, Trajectory], family: TaskFamily, seed: int, **context: Any
+    ) -> tuple[dict[str, Any], Results]:
+        """Position analysis of the loss, and each policy's excess over the reference."""
+        ref = REFERENCE if REFERENCE in trajs else None
+        results = position_analysis(trajs, loss=True, reference=ref, seed=seed)
+        if ref is not None:
+            base = per_task_values(trajs[ref], loss=True).mean(dim=1)  # (N,)
+            w = bootstrap_weights(base.shape[0], 1000, seed)
+            for name, traj in trajs.items():
+                excess = per_task_values(traj, loss=True).mean(dim=1) - base
+                mean, _, ci = mean_with_ci(excess, w)
+                results[name]["excess_mean"] = float(mean)
+                results[name]["excess_mean_ci95"] = ci.tolist()
+        return {"reference": ref}, results
+
+    def plot(self, results: Results, header: dict[str, Any], path: Path) -> Path:
+        """Cross-entropy by trial."""
+        return plot_position(results, path, "cross-entropy (nats)", "trial")
+
+    def row(self, policy: str, result: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+        """Mean and last loss, the excess over the Bayes predictor."""
+        return {
+            "policy": policy,
+            "mean_loss": result["mean"],
+            "last_loss": result["last"],
+            "excess_vs_bayes": result.get("excess_mean"),
+            "excess_ci95": result.get("excess_mean_ci95"),
         }
-        for k, r in results.items()
-    ]
-    return out
+
+
+analyze = SequenceAnalysis()

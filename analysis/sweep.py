@@ -11,7 +11,6 @@ run's own bootstrap interval over tasks (and says so).
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,9 +22,9 @@ import yaml
 from scipy import stats
 from tqdm import tqdm
 
-#: metrics.json keys a finished run must have (the rest is optional for the report)
-REQUIRED = ("task", "arch", "training", "memory", "distribution", "seed", "eval")
-EVAL_REQUIRED = ("improvement", "improvement_ci95", "regret", "regret_ci95")
+from mesalab.studies.conditions import arch_has_memory, signal_condition
+from mesalab.studies.record import RunRecord, Summary, read_record
+
 #: the condition columns of a group, in table order
 CONDITION = ("task", "arch", "training", "memory", "distribution")
 #: references whose regret is reported; the oracle's is zero by definition (regret is vs it)
@@ -51,23 +50,43 @@ _BOOKKEEPING = (
 
 @dataclass
 class Run:
-    """One finished run: its directory, metrics.json, overrides and (raw) Hydra config."""
+    """One finished run: its directory, record (metrics.json), overrides and (raw) Hydra config."""
 
     name: str
     path: Path
-    metrics: dict[str, Any]
+    record: RunRecord
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     variant: str = ""
 
+    @property
+    def signal_condition(self) -> str | None:
+        """Condition 2 as its signal class says (``rl``, ``supervised``, ``none``); None unknown."""
+        training = self.config.get("training") or {}
+        return signal_condition(training) if "signal" in training else None
+
+    @property
+    def has_memory(self) -> bool | None:
+        """Whether the arch has memory at all, as its core class says; None when unknown.
+
+        Runs written before the class said so carry ``arch.has_memory`` in their config.
+        """
+        arch = self.config.get("arch") or {}
+        return arch_has_memory(arch) if "core" in arch else arch.get("has_memory")
+
+    @property
+    def arch_order(self) -> int:
+        """The arch's ``report_order`` (its config's place in report tables)."""
+        return int((self.config.get("arch") or {}).get("report_order", 100))
+
     def key(self) -> tuple:
         """The group this run belongs to: condition columns plus variant."""
-        return (*(self.metrics[k] for k in CONDITION), self.variant)
+        return (*(getattr(self.record, k) for k in CONDITION), self.variant)
 
-    def curve(self, summary: dict[str, Any] | None = None) -> np.ndarray:
+    def curve(self, summary: Summary | None = None) -> np.ndarray:
         """The post-freeze curve (reward, or loss for prediction tasks) of eval or a reference."""
-        s = self.metrics["eval"] if summary is None else summary
-        return np.asarray(s.get("reward_curve", s.get("loss_curve", [])), dtype=float)
+        s = self.record.eval if summary is None else summary
+        return np.asarray(s.curve, dtype=float)
 
 
 @dataclass
@@ -93,6 +112,11 @@ class Group:
     runs: list[Run]
     stats: dict[str, Stat]
 
+    @property
+    def signal_condition(self) -> str | None:
+        """Condition 2 of the group's training signal (see :attr:`Run.signal_condition`)."""
+        return self.runs[0].signal_condition
+
     def __getattr__(self, name: str) -> Any:
         if name in CONDITION:
             return self.key[CONDITION.index(name)]
@@ -113,18 +137,13 @@ def _load_yaml(path: Path) -> Any:
 
 
 def read_run(path: Path) -> Run | None:
-    """The run in ``path``, or None when it is missing or unfinished (incomplete metrics)."""
-    try:
-        metrics = json.loads((path / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(metrics, dict) or any(k not in metrics for k in REQUIRED):
-        return None
-    if any(k not in metrics["eval"] for k in EVAL_REQUIRED):
+    """The run in ``path``, or None when it is missing or unfinished (no complete record)."""
+    record = read_record(path)
+    if record is None:
         return None
     overrides = _load_yaml(path / ".hydra" / "overrides.yaml") or []
     config = _load_yaml(path / ".hydra" / "config.yaml") or {}
-    return Run(path.name, path, metrics, [str(o) for o in overrides], config)
+    return Run(path.name, path, record, [str(o) for o in overrides], config)
 
 
 def run_dirs(sweep_dir: Path, exclude: Path | None = None) -> list[Path]:
@@ -176,7 +195,7 @@ def assign_variants(runs: list[Run]) -> list[str]:
     per_run = [_override_dict(r.overrides) for r in runs]
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(runs):
-        groups[tuple(r.metrics[k] for k in CONDITION)].append(i)
+        groups[tuple(getattr(r.record, k) for k in CONDITION)].append(i)
     keys = sorted({k for d in per_run for k in d if not _bookkeeping(k)})
     varying = [
         k for k in keys if any(len({per_run[i].get(k) for i in idx}) > 1 for idx in groups.values())
@@ -215,7 +234,7 @@ def aggregate(values: list[float | None], ci: list[Any] | None = None) -> Stat:
 def ideal_reference(runs: list[Run]) -> str | None:
     """The ideal observer present in every run's references (for the regret ratio)."""
     for name in IDEAL_REFERENCES:
-        if runs and all(name in r.metrics.get("references", {}) for r in runs):
+        if runs and all(name in r.record.references for r in runs):
             return name
     return None
 
@@ -224,7 +243,7 @@ def reference_names(runs: list[Run]) -> list[str]:
     """Every reference name seen, in first-seen order."""
     seen: dict[str, None] = {}
     for r in runs:
-        seen.update(dict.fromkeys(r.metrics.get("references", {})))
+        seen.update(dict.fromkeys(r.record.references))
     return list(seen)
 
 
@@ -237,36 +256,34 @@ def group_runs(runs: list[Run]) -> list[Group]:
     refs = reference_names(runs)
     out = []
     for key, rs in by_key.items():
-        rs = sorted(rs, key=lambda r: r.metrics["seed"])
-        ev = [r.metrics["eval"] for r in rs]
+        rs = sorted(rs, key=lambda r: r.record.seed)
+        ev = [r.record.eval for r in rs]
         st = {
-            "improvement": aggregate(
-                [e["improvement"] for e in ev], [e["improvement_ci95"] for e in ev]
-            ),
-            "normalized_improvement": aggregate([e.get("normalized_improvement") for e in ev]),
-            "regret": aggregate([e["regret"] for e in ev], [e["regret_ci95"] for e in ev]),
+            "improvement": aggregate([e.improvement for e in ev], [e.improvement_ci95 for e in ev]),
+            "normalized_improvement": aggregate([e.normalized_improvement for e in ev]),
+            "regret": aggregate([e.regret for e in ev], [e.regret_ci95 for e in ev]),
         }
         for name in refs:
-            rv = [r.metrics.get("references", {}).get(name) for r in rs]
+            rv = [r.record.references.get(name) for r in rs]
             st[f"{name}.improvement"] = aggregate(
-                [v["improvement"] if v else None for v in rv],
-                [v.get("improvement_ci95") if v else None for v in rv],
+                [v.improvement if v else None for v in rv],
+                [v.improvement_ci95 if v else None for v in rv],
             )
             st[f"{name}.regret"] = aggregate(
-                [v["regret"] if v else None for v in rv],
-                [v.get("regret_ci95") if v else None for v in rv],
+                [v.regret if v else None for v in rv],
+                [v.regret_ci95 if v else None for v in rv],
             )
         st.update(location_ood_stats(rs))
         if ideal:
             ratios = [
-                e["regret"] / r.metrics["references"][ideal]["regret"]
-                if r.metrics["references"][ideal]["regret"] > 0
+                e.regret / r.record.references[ideal].regret
+                if r.record.references[ideal].regret > 0
                 else None
                 for e, r in zip(ev, rs, strict=True)
             ]
             st["regret_ratio"] = aggregate(ratios)
         out.append(Group(key, rs, st))
-    return sorted(out, key=lambda g: condition_order(g.key))
+    return sorted(out, key=condition_order)
 
 
 def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
@@ -278,32 +295,36 @@ def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
     related training have no index).
     """
     st: dict[str, Stat] = {}
-    locs = [r.metrics.get("location") or {} for r in runs]
-    if any(loc.get("index") is not None for loc in locs):
+    locs = [r.record.location for r in runs]
+    if any(loc is not None and loc.index is not None for loc in locs):
         st["location_index"] = aggregate(
-            [loc.get("index") for loc in locs], [loc.get("index_ci95") for loc in locs]
+            [loc.index if loc else None for loc in locs],
+            [loc.index_ci95 if loc else None for loc in locs],
         )
-        st["location_on_line"] = aggregate([loc.get("on_line") for loc in locs])
+        st["location_on_line"] = aggregate([loc.on_line if loc else None for loc in locs])
     for obs in ("train_prior", "family_prior"):
-        vals = [(loc.get("observers") or {}).get(obs) for loc in locs]
+        vals = [loc.observers.get(obs) if loc else None for loc in locs]
         if any(vals):
             st[f"{obs}.observer_improvement"] = aggregate(
-                [v["improvement"] if v else None for v in vals],
-                [v.get("improvement_ci95") if v else None for v in vals],
+                [v.improvement if v else None for v in vals],
+                [v.improvement_ci95 if v else None for v in vals],
             )
-    oods = [r.metrics.get("ood") or {} for r in runs]
+    oods = [r.record.ood for r in runs]
     for prior in dict.fromkeys(p for o in oods for p in o):
-        entries = [o.get(prior) or {} for o in oods]
+        entries = [o.get(prior) for o in oods]
         st[f"ood.{prior}.improvement"] = aggregate(
-            [e.get("improvement") for e in entries], [e.get("improvement_ci95") for e in entries]
+            [e.improvement if e else None for e in entries],
+            [e.improvement_ci95 if e else None for e in entries],
         )
-        st[f"ood.{prior}.kept"] = aggregate([e.get("kept") for e in entries])
-        st[f"ood.{prior}.kept_vs_ideal"] = aggregate([e.get("kept_vs_ideal") for e in entries])
+        st[f"ood.{prior}.kept"] = aggregate([e.kept if e else None for e in entries])
+        st[f"ood.{prior}.kept_vs_ideal"] = aggregate(
+            [e.kept_vs_ideal if e else None for e in entries]
+        )
     return st
 
 
-_ARCH_ORDER = {"lstm": 0, "gru": 1, "slot": 2, "ffn": 3, "transformer": 4}
-_TRAINING_ORDER = {"rl": 0, "supervised": 1, "none": 2}
+#: condition 2 in table order: trained by reward, trained without it, untrained
+_SIGNAL_ORDER = {"rl": 0, "supervised": 1, "none": 2}
 _DIST_ORDER = {"related": 0, "single": 1, "trialwise": 2}
 
 
@@ -313,38 +334,35 @@ def _pool_size(distribution: str) -> int:
     return int(tail) if distribution.startswith("pool") and tail.isdigit() else 0
 
 
-def condition_rank(training: str, memory: bool, distribution: str) -> tuple:
+def condition_rank(group: Group) -> tuple:
     """Full condition first, then memory off, the training ablations, the distribution ones."""
-    block = (
-        0
-        if (training, distribution) == ("rl", "related")
-        else (1 if distribution == "related" else 2)
-    )
+    signal, dist = group.signal_condition, group.distribution
+    block = 0 if (signal, dist) == ("rl", "related") else (1 if dist == "related" else 2)
     return (
         block,
-        _TRAINING_ORDER.get(training, 9),
-        training,
-        _DIST_ORDER.get(distribution, 9),
-        _pool_size(distribution),
-        distribution,
-        not memory,
+        _SIGNAL_ORDER.get(signal or "", 9),
+        group.training,
+        _DIST_ORDER.get(dist, 9),
+        _pool_size(dist),
+        dist,
+        not group.memory,
     )
 
 
-def condition_order(key: tuple) -> tuple:
-    """Sort key of a group: task, arch (lstm gru slot ffn transformer, then others), condition."""
-    task, arch, training, memory, dist, variant = key
-    return (task, _ARCH_ORDER.get(arch, 9), arch, variant, condition_rank(training, memory, dist))
+def condition_order(group: Group) -> tuple:
+    """Sort key of a group: task, arch (by its ``report_order``, then name), condition."""
+    arch_order = group.runs[0].arch_order
+    return (group.task, arch_order, group.arch, group.variant, condition_rank(group))
 
 
 def flat_row(run: Run) -> dict[str, Any]:
     """One CSV row: condition, seed, eval metrics, references, training and frozen checks."""
-    m = run.metrics
-    ev = m["eval"]
+    m = run.record
+    ev = m.eval
     row: dict[str, Any] = {
         "run": run.name,
-        **{k: m[k] for k in CONDITION},
-        "seed": m["seed"],
+        **{k: getattr(m, k) for k in CONDITION},
+        "seed": m.seed,
         "variant": run.variant,
     }
     for k in (
@@ -355,22 +373,22 @@ def flat_row(run: Run) -> dict[str, Any]:
         "num_tasks",
         "num_trials",
     ):
-        row[f"eval_{k}"] = ev.get(k)
+        row[f"eval_{k}"] = getattr(ev, k)
     for k in ("improvement", "regret"):
-        lo, hi = ev[f"{k}_ci95"]
+        lo, hi = getattr(ev, f"{k}_ci95")
         row[f"eval_{k}_lo"], row[f"eval_{k}_hi"] = lo, hi
-    for name, ref in m.get("references", {}).items():
+    for name, ref in m.references.items():
         for k in ("improvement", "regret", "total_reward"):
-            row[f"ref_{name}_{k}"] = ref.get(k)
-    for k, v in m.get("train", {}).items():
+            row[f"ref_{name}_{k}"] = getattr(ref, k)
+    for k, v in vars(m.train).items():
         row[f"train_{k}"] = v
-    loc = m.get("location") or {}
-    row["location_index"] = loc.get("index")
-    row["location_index_lo"], row["location_index_hi"] = loc.get("index_ci95") or (None, None)
-    for prior, entry in (m.get("ood") or {}).items():
+    loc = m.location
+    row["location_index"] = loc.index if loc else None
+    row["location_index_lo"], row["location_index_hi"] = (loc and loc.index_ci95) or (None, None)
+    for prior, entry in m.ood.items():
         for k in ("improvement", "kept", "kept_vs_ideal"):
-            row[f"ood_{prior}_{k}"] = entry.get(k)
-    row["frozen_verified"] = m.get("frozen", {}).get("verified")
+            row[f"ood_{prior}_{k}"] = getattr(entry, k)
+    row["frozen_verified"] = m.frozen.verified
     row["overrides"] = " ".join(run.overrides)
     row["path"] = portable_path(run.path)
     return row

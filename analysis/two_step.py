@@ -38,8 +38,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from mesalab.analysis.family_analysis import FamilyAnalysis, Results
 from mesalab.analysis.figures import save_figure
-from mesalab.analysis.resample import bootstrap_weights, percentile_ci
+from mesalab.studies.policy.resample import bootstrap_weights, percentile_ci
 from mesalab.tasks.base import TaskFamily, check
 from mesalab.tasks.rollout import Trajectory
 
@@ -176,28 +177,32 @@ def plot_stays(results: dict[str, dict[str, Any]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def analyze(
-    trajs: dict[str, Trajectory],
-    family: TaskFamily,
-    out_dir: Path | None = None,
-    seed: int = 0,
-    **context: Any,
-) -> dict[str, Any]:
-    """Stay analysis of every policy; the stay-bar figure when ``out_dir`` is given."""
-    skip = {"oracle", "random"}  # the oracle ignores outcomes; random stays at 0.5 everywhere
-    results = {k: stay_analysis(t, seed=seed) for k, t in trajs.items() if k not in skip}
-    out: dict[str, Any] = {"analysis": "two_step", "policies": results, "figures": []}
-    if out_dir is not None:
-        out["figures"].append(plot_stays(results, Path(out_dir) / "two_step_stay.png").name)
-    out["table"] = [
-        {
-            "policy": k,
-            "mb_index": r["model_based_index"],
-            "mb_ci95": r["model_based_index_ci95"],
-            "mb_corrected": r["model_based_index_corrected"],
-            "mb_corrected_ci95": r["model_based_index_corrected_ci95"],
-            "mf_index": r["model_free_index"],
+class TwoStepAnalysis(FamilyAnalysis):
+    """Stay analysis of every policy; the stay-bar figure."""
+
+    name, figure = "two_step", "two_step_stay.png"
+
+    def results(
+        self, trajs: dict[str, Trajectory], family: TaskFamily, seed: int, **context: Any
+    ) -> tuple[dict[str, Any], Results]:
+        """Stay probabilities and indices of every policy that responds to outcomes."""
+        skip = {"oracle", "random"}  # the oracle ignores outcomes; random stays at 0.5 everywhere
+        return {}, {k: stay_analysis(t, seed=seed) for k, t in trajs.items() if k not in skip}
+
+    def plot(self, results: Results, header: dict[str, Any], path: Path) -> Path:
+        """The four stay bars per policy."""
+        return plot_stays(results, path)
+
+    def row(self, policy: str, result: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+        """Model-based (raw and corrected) and model-free indices."""
+        return {
+            "policy": policy,
+            "mb_index": result["model_based_index"],
+            "mb_ci95": result["model_based_index_ci95"],
+            "mb_corrected": result["model_based_index_corrected"],
+            "mb_corrected_ci95": result["model_based_index_corrected_ci95"],
+            "mf_index": result["model_free_index"],
         }
-        for k, r in results.items()
-    ]
-    return out
+
+
+analyze = TwoStepAnalysis()

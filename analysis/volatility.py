@@ -25,6 +25,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from mesalab.analysis.family_analysis import FamilyAnalysis, Results
 from mesalab.analysis.figures import save_figure
 from mesalab.tasks.base import StepOut, TaskFamily, check
 from mesalab.tasks.references.rescorla_wagner import BETA_MAX, BETA_MIN, rw_update
@@ -230,40 +231,43 @@ def plot_rates(results: dict[str, dict[str, Any]], outer_lr: float | None, path:
     return save_figure(fig, path)
 
 
-def analyze(
-    trajs: dict[str, Trajectory],
-    family: TaskFamily,
-    out_dir: Path | None = None,
-    seed: int = 0,
-    outer_lr: float | None = None,
-    policies: tuple[str, ...] = DEFAULT_POLICIES,
-    **context: Any,
-) -> dict[str, Any]:
+class VolatilityAnalysis(FamilyAnalysis):
     """Block-wise learning rates of the learner and the references in ``policies``."""
-    results = {}
-    for name in (p for p in policies if p in trajs):
-        t = trajs[name]
-        check("volatile" in t.info, "trajectory.info", sorted(t.info), "a restless_bandit info")
-        results[name] = fit_block_rates(t.actions, t.rewards, t.info["volatile"])
-    out: dict[str, Any] = {
-        "analysis": "volatility",
-        "outer_lr": outer_lr,
-        "policies": results,
-        "figures": [],
-    }
-    if out_dir is not None:
-        path = Path(out_dir) / "volatility_rates.png"
-        out["figures"].append(plot_rates(results, outer_lr, path).name)
-    out["table"] = [
-        {
-            "policy": k,
-            "alpha_stable": r["alpha_stable"],
-            "alpha_volatile": r["alpha_volatile"],
-            "ratio": r["alpha_ratio"],
-            "ratio_ci95": r["alpha_ratio_ci95"],
-            "identified": r["identified"],
-            "outer_lr": outer_lr,
+
+    name, figure = "volatility", "volatility_rates.png"
+
+    def results(
+        self,
+        trajs: dict[str, Trajectory],
+        family: TaskFamily,
+        seed: int,
+        outer_lr: float | None = None,
+        policies: tuple[str, ...] = DEFAULT_POLICIES,
+        **context: Any,
+    ) -> tuple[dict[str, Any], Results]:
+        """Rescorla-Wagner rates fitted per block type; the run's outer rate beside them."""
+        results = {}
+        for name in (p for p in policies if p in trajs):
+            t = trajs[name]
+            check("volatile" in t.info, "trajectory.info", sorted(t.info), "a restless_bandit info")
+            results[name] = fit_block_rates(t.actions, t.rewards, t.info["volatile"])
+        return {"outer_lr": outer_lr}, results
+
+    def plot(self, results: Results, header: dict[str, Any], path: Path) -> Path:
+        """Fitted rates per block (log scale), the outer rate as a line."""
+        return plot_rates(results, header["outer_lr"], path)
+
+    def row(self, policy: str, result: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+        """Rates per block, their ratio, whether identified, the outer rate."""
+        return {
+            "policy": policy,
+            "alpha_stable": result["alpha_stable"],
+            "alpha_volatile": result["alpha_volatile"],
+            "ratio": result["alpha_ratio"],
+            "ratio_ci95": result["alpha_ratio_ci95"],
+            "identified": result["identified"],
+            "outer_lr": header["outer_lr"],
         }
-        for k, r in results.items()
-    ]
-    return out
+
+
+analyze = VolatilityAnalysis()

@@ -201,8 +201,8 @@ def publish(sweep_dir: Path, runs: list[Run], project: str | None, entity: str |
 
     project = project or sweep_project(runs) or "mesalab"
     entity = entity or wandb.Api().default_entity
-    tasks = list(dict.fromkeys(r.metrics["task"] for r in runs))
-    archs = list(dict.fromkeys(r.metrics["arch"] for r in runs))
+    tasks = list(dict.fromkeys(r.record.task for r in runs))
+    archs = list(dict.fromkeys(r.record.arch for r in runs))
     report = build_report(project, entity, sweep_group(runs, sweep_dir), tasks, archs)
     try:
         report.save()

@@ -10,54 +10,50 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+# One copy of the tree utilities and of ``check``: the task generator's (archs may use tasks).
+from mesalab.tasks.tree import batch_select, check, tree_map
+
 Memory = Any  # a tensor or a (nested) tuple / dict of tensors with leading B
-
-
-def check(condition: bool, field: str, value: object, allowed: str) -> None:
-    """Fail at construction with a message naming the field, the value given and what is allowed."""
-    if not condition:
-        raise ValueError(f"{field}={value!r} is not allowed: {field} must be {allowed}")
 
 
 def check_positive(field: str, value: object) -> None:
     """Fail at construction on an impossible size, naming the field and value."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{field}={value!r} is not allowed: {field} must be an int >= 1")
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    check(ok, field, value, "an int >= 1")
 
 
-def map_memory(fn, *mems: Memory) -> Memory:
-    """Apply ``fn`` leaf-wise over one or more memories of the same structure."""
-    first = mems[0]
-    if isinstance(first, Tensor):
-        return fn(*mems)
-    if isinstance(first, tuple):
-        return tuple(map_memory(fn, *parts) for parts in zip(*mems, strict=True))
-    if isinstance(first, dict):
-        return {k: map_memory(fn, *(m[k] for m in mems)) for k in first}
-    if first is None:
-        return None
-    raise TypeError(f"unsupported memory leaf {type(first)}")
+#: leaf-wise map over one or more memories of the same structure (tuples, dicts, tensors)
+map_memory = tree_map
 
 
 def select_memory(mask: Tensor, new: Memory, old: Memory) -> Memory:
     """Row-wise ``where(mask, new, old)``: the masked-select reset of PureJaxRL."""
-
-    def pick(a: Tensor, b: Tensor) -> Tensor:
-        return torch.where(mask.reshape(mask.shape + (1,) * (a.dim() - 1)), a, b)
-
-    return map_memory(pick, new, old)
+    return batch_select(mask, new, old)
 
 
 class Core(nn.Module, ABC):
     """The memory mechanism; the only thing that differs between architectures."""
 
     out_dim: int
-    memory: bool
+    memory: bool  # the memory switch this core was built with (condition 1)
+    #: whether the architecture has any memory to switch on (False: the no-memory control)
+    has_memory: ClassVar[bool] = True
+    #: a second keyword searched after the width to close the remaining parameter gap, or None
+    fine_width: ClassVar[str | None] = None
+
+    @classmethod
+    def matched_kwargs(cls, width: int) -> dict[str, Any]:
+        """Keywords that build this core at ``width`` when matching parameter counts.
+
+        The structure (layers, heads, slots) is fixed here; only the width is searched
+        (``mesalab.archs.budget.matched_widths``).
+        """
+        raise NotImplementedError(f"{cls.__name__} does not say how to scale its width")
 
     @abstractmethod
     def initial_memory(self, batch_size: int, device: torch.device | str = "cpu") -> Memory:

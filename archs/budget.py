@@ -3,39 +3,39 @@
 ``width_for_budget`` searches one width for any learner builder; ``matched_widths`` gives the
 width keyword of every core at one budget (by default that of the LSTM-48 learner of Wang et
 al. 2018 on a 2-armed bandit: input_dim 5, 10,805 parameters), with the other structural
-settings fixed in ``MATCHED_STRUCTURE``. Counts include the shared heads.
+settings fixed by each core (``Core.matched_kwargs``). The cores are those of the arch
+configs (``configs/arch/*.yaml``): adding an arch config adds it here. Counts include the
+shared heads.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import Any
+import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
+import yaml
 from torch import nn
 
 from mesalab.archs.base import Core, Learner, check, check_positive
-from mesalab.archs.feedforward import FFNCore
-from mesalab.archs.recurrent import GRUCore, LSTMCore
-from mesalab.archs.slot_memory import SlotCore
-from mesalab.archs.transformer import TransformerCore
+from mesalab.archs.recurrent import LSTMCore
 
-# Per core: its class and the keywords it is built with at width ``w``; ``w`` is searched.
-MATCHED_STRUCTURE: dict[str, tuple[type[Core], Callable[[int], dict[str, Any]]]] = {
-    "lstm": (LSTMCore, lambda w: {"hidden_size": w}),
-    "gru": (GRUCore, lambda w: {"hidden_size": w}),
-    # The slots are rounded up to the heads, so the controller width moves in steps of one.
-    "slot": (
-        SlotCore,
-        lambda w: {"num_slots": 32, "num_heads": 2, "width": w, "slot_dim": 2 * math.ceil(w / 2)},
-    ),
-    "ffn": (FFNCore, lambda w: {"num_layers": 2, "hidden_size": w}),
-    # d_model moves in steps of the head count; d_inner is then tuned to close the gap.
-    "transformer": (
-        TransformerCore,
-        lambda w: {"num_layers": 2, "num_heads": 2, "max_context": 256, "d_model": 2 * w},
-    ),
-}
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def config_cores(config_dir: Path = CONFIG_DIR) -> dict[str, type[Core]]:
+    """The core class of every ``configs/arch/*.yaml`` by config name: the configs are the registry.
+
+    In table order (the config's ``report_order``, then the name).
+    """
+    found = []
+    for path in sorted((config_dir / "arch").glob("*.yaml")):
+        node = yaml.safe_load(path.read_text())
+        module, _, name = node["core"]["_target_"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        check(isinstance(cls, type) and issubclass(cls, Core), str(path), name, "a Core class")
+        found.append((node.get("report_order", 100), path.stem, cls))
+    return {stem: cls for _, stem, cls in sorted(found, key=lambda f: f[:2])}
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -81,30 +81,35 @@ def matched_widths(
     input_dim: int = 5,
     num_actions: int = 2,
     tolerance: float = 0.1,
+    cores: Mapping[str, type[Core]] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Width keywords per core (plus ``MATCHED_STRUCTURE``) at ``budget`` parameters.
+    """Width keywords per core (``Core.matched_kwargs``) at ``budget`` parameters.
 
-    Raises ValueError if the counts are not within ``tolerance`` of each other (largest over
-    smallest), which happens when the budget is too small for a core's coarsest width step.
-    The transformer's MLP width ``d_inner`` is tuned after ``d_model`` to close the gap.
+    ``cores`` defaults to every arch config's core (:func:`config_cores`). Raises ValueError if
+    the counts are not within ``tolerance`` of each other (largest over smallest), which happens
+    when the budget is too small for a core's coarsest width step. A core's ``fine_width``
+    keyword (the transformer's MLP width ``d_inner``) is tuned after the width to close the gap.
     """
     budget = default_budget(input_dim, num_actions) if budget is None else budget
     check_positive("budget", budget)
+    cores = config_cores() if cores is None else cores
     out: dict[str, dict[str, int]] = {}
-    for name, (cls, kwargs_at) in MATCHED_STRUCTURE.items():
+    for name, cls in cores.items():
 
-        def build(w: int, cls=cls, kwargs_at=kwargs_at) -> Learner:
-            return Learner(cls(input_dim, **kwargs_at(w)), num_actions)
+        def build(w: int, cls: type[Core] = cls) -> Learner:
+            return Learner(cls(input_dim, **cls.matched_kwargs(w)), num_actions)
 
-        kwargs = kwargs_at(width_for_budget(build, budget))
-        if cls is TransformerCore:
+        kwargs = cls.matched_kwargs(width_for_budget(build, budget))
+        if cls.fine_width is not None:
 
-            def build_inner(d: int, kwargs=kwargs) -> Learner:
-                return Learner(TransformerCore(input_dim, **kwargs, d_inner=d), num_actions)
+            def build_fine(d: int, cls: type[Core] = cls, kwargs: dict = kwargs) -> Learner:
+                return Learner(cls(input_dim, **kwargs, **{cls.fine_width: d}), num_actions)
 
-            kwargs["d_inner"] = width_for_budget(build_inner, budget)
+            kwargs[cls.fine_width] = width_for_budget(build_fine, budget)
         out[name] = kwargs
-    counts = {name: count_learner(name, kw, input_dim, num_actions) for name, kw in out.items()}
+    counts = {
+        name: count_learner(cores[name], kw, input_dim, num_actions) for name, kw in out.items()
+    }
     spread = max(counts.values()) / min(counts.values()) - 1
     check(
         spread <= tolerance,
@@ -115,7 +120,6 @@ def matched_widths(
     return out
 
 
-def count_learner(name: str, kwargs: dict[str, int], input_dim: int, num_actions: int) -> int:
-    """Parameters of the learner with core ``name`` built with ``kwargs``."""
-    cls = MATCHED_STRUCTURE[name][0]
+def count_learner(cls: type[Core], kwargs: dict[str, int], input_dim: int, num_actions: int) -> int:
+    """Parameters of the learner with core class ``cls`` built with ``kwargs``."""
     return Learner(cls(input_dim, **kwargs), num_actions).num_parameters()

@@ -6,6 +6,8 @@ empty (B, 0) tensor, so code that carries, resets or detaches memory treats it l
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -14,6 +16,13 @@ from mesalab.archs.base import Core, Memory, check, check_positive
 
 class FFNCore(Core):
     """``num_layers`` Linear+ReLU layers of ``hidden_size`` units applied to each step alone."""
+
+    has_memory = False
+
+    @classmethod
+    def matched_kwargs(cls, width: int) -> dict[str, Any]:
+        """Two hidden layers of ``width`` units."""
+        return {"num_layers": 2, "hidden_size": width}
 
     def __init__(
         self, input_dim: int, hidden_size: int = 64, num_layers: int = 2, memory: bool = False

@@ -6,6 +6,8 @@ output at t is a function of the input at t alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -15,6 +17,11 @@ from mesalab.archs.base import Core, Memory, check_positive
 
 class _RecurrentCore(Core):
     rnn_cls: type[nn.RNNBase]
+
+    @classmethod
+    def matched_kwargs(cls, width: int) -> dict[str, Any]:
+        """The hidden size is the width."""
+        return {"hidden_size": width}
 
     def __init__(self, input_dim: int, hidden_size: int = 48, memory: bool = True) -> None:
         super().__init__()

@@ -27,6 +27,9 @@ computed without a Python loop over T.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -37,6 +40,16 @@ from mesalab.archs.base import Core, Memory, check, check_positive
 
 class SlotCore(Core):
     """K key-value slots written every step (oldest overwritten), read by attention."""
+
+    @classmethod
+    def matched_kwargs(cls, width: int) -> dict[str, Any]:
+        """The controller width; slots rounded up to the heads, so it moves in steps of one."""
+        return {
+            "num_slots": 32,
+            "num_heads": 2,
+            "width": width,
+            "slot_dim": 2 * math.ceil(width / 2),
+        }
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ length one, at its true position (so only the window changes, not the positional
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,13 @@ _CACHE_ARG = (
 
 class TransformerCore(Core):
     """GPT-2 over the episode's steps, with a per-row key-value cache for acting."""
+
+    fine_width = "d_inner"  # d_model moves in steps of the head count; d_inner closes the gap
+
+    @classmethod
+    def matched_kwargs(cls, width: int) -> dict[str, Any]:
+        """Two layers of two heads; ``d_model`` is twice the width."""
+        return {"num_layers": 2, "num_heads": 2, "max_context": 256, "d_model": 2 * width}
 
     def __init__(
         self,

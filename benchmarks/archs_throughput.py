@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from mesalab.archs import Learner, TransformerCore, matched_widths
 from mesalab.archs.base import Core, Memory
-from mesalab.archs.budget import MATCHED_STRUCTURE
+from mesalab.archs.budget import config_cores
 
 
 class TorchEncoderCore(Core):
@@ -121,9 +121,8 @@ def main() -> None:
     b, t, d = args.batch, args.steps, args.input_dim
     widths = matched_widths(args.budget, d, args.num_actions)
     rows = {}
-    learners = {
-        n: Learner(MATCHED_STRUCTURE[n][0](d, **kw), args.num_actions) for n, kw in widths.items()
-    }
+    cores = config_cores()  # every arch config: a new arch joins the table by its config alone
+    learners = {n: Learner(cores[n](d, **kw), args.num_actions) for n, kw in widths.items()}
     tkw = widths["transformer"]
     learners["transformer (eager)"] = Learner(
         TransformerCore(d, **tkw, attn_implementation="eager"), args.num_actions

@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from mesalab.studies.conditions import arch_has_memory, signal_class
 from mesalab.tasks.distributions import MODES
+from mesalab.tasks.tree import check
 
 
 @dataclass
@@ -25,11 +28,13 @@ class TaskConfig:
 
 @dataclass
 class ArchConfig:
-    """A learner core: name, whether it has memory at all, and the partial that builds it."""
+    """A learner core: name and the partial that builds it (whose class says if it has memory)."""
 
     name: str = MISSING
-    has_memory: bool = True
     core: Any = MISSING
+    report_order: int = 100  # where the report lists it (lower first, then by name)
+    # Optional, and only checked: the core class is what says (``Core.has_memory``).
+    has_memory: bool | None = None
 
 
 @dataclass
@@ -116,7 +121,7 @@ def distribution_tag(distribution: str, pool_size: int | None) -> str:
 def memory_flag(cfg: DictConfig) -> bool:
     """The memory condition, resolving ``None`` to the arch's own."""
     mem = cfg.condition.memory
-    return bool(cfg.arch.has_memory) if mem is None else bool(mem)
+    return arch_has_memory(cfg.arch) if mem is None else bool(mem)
 
 
 def register_resolvers() -> None:
@@ -124,13 +129,17 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("mesalab_dist"):
         OmegaConf.register_new_resolver("mesalab_dist", distribution_tag)
     if not OmegaConf.has_resolver("mesalab_mem"):
-        OmegaConf.register_new_resolver(
-            "mesalab_mem", lambda mem, has: "on" if (has if mem is None else mem) else "off"
-        )
+        OmegaConf.register_new_resolver("mesalab_mem", _memory_tag)
+
+
+def _memory_tag(memory: bool | None, core_target: str) -> str:
+    """``on``/``off``: the memory condition, ``None`` meaning the core class's own."""
+    has = get_class(core_target).has_memory
+    return "on" if (has if memory is None else memory) else "off"
 
 
 def _fail(field_name: str, value: object, allowed: str) -> None:
-    raise ValueError(f"{field_name}={value!r} is not allowed: {field_name} must be {allowed}")
+    check(False, field_name, value, allowed)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -140,7 +149,14 @@ def validate(cfg: DictConfig) -> None:
         _fail("condition.distribution", c.distribution, f"one of {list(MODES)}")
     if c.distribution == "pool" and (c.pool_size is None or c.pool_size < 1):
         _fail("condition.pool_size", c.pool_size, "an int >= 1 when condition.distribution=pool")
-    if c.memory and not cfg.arch.has_memory:
+    has = arch_has_memory(cfg.arch)
+    if cfg.arch.has_memory is not None and cfg.arch.has_memory != has:
+        _fail(
+            "arch.has_memory",
+            cfg.arch.has_memory,
+            f"{has} (as {cfg.arch.core._target_} says) or unset",
+        )
+    if c.memory and not has:
         _fail(
             "condition.memory",
             c.memory,
@@ -156,7 +172,7 @@ def validate(cfg: DictConfig) -> None:
         _fail("training.lr_final_fraction", t.lr_final_fraction, "in [0, 1]")
     if t.grad_clip is not None and t.grad_clip <= 0:
         _fail("training.grad_clip", t.grad_clip, "> 0 or null")
-    if t.name != "none" and t.updates > 0 and t.optimizer is None:
+    if signal_class(t).updates_weights and t.updates > 0 and t.optimizer is None:
         _fail("training.optimizer", None, "set when training updates the weights")
     for name in ("num_tasks", "curve_tasks"):
         if e[name] < 1:

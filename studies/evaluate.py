@@ -1,33 +1,41 @@
 """Freeze and evaluate: the learner and every reference on the same held-out tasks.
 
-Every policy is rolled out through ``mesalab.analysis.metrics.rollout_stats`` with the same seed, so
-all of them face the same tasks and the same environment noise: the comparison is paired.
+Every policy is rolled out through ``mesalab.studies.policy.metrics.rollout_stats`` with the same
+seed, so all of them face the same tasks and the same environment noise: the comparison is paired.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from mesalab.analysis.location import location_metrics
-from mesalab.analysis.metrics import (
-    evaluate_references,
-    normalized_improvement,
-    rollout_stats,
-    summarize,
-)
 from mesalab.archs.base import Learner
 from mesalab.studies.checkpoint import weights_digest
-from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.policy.learner_policy import LearnerPolicy
+from mesalab.studies.policy.location import location_metrics
+from mesalab.studies.policy.metrics import evaluate_references, rollout_stats, summarize
+from mesalab.studies.record import Frozen, Location, OODEntry, Summary, from_dict
 from mesalab.tasks.base import TaskFamily, index_batch
 from mesalab.tasks.distributions import TaskDistribution, stream_generator
 
 
-def curve_of(summary: dict[str, Any]) -> np.ndarray:
+@dataclass
+class Evaluation:
+    """The post-freeze evaluation of one learner: the record's eval-side fields."""
+
+    eval: Summary
+    references: dict[str, Summary]
+    frozen: Frozen
+    location: Location | None
+    ood: dict[str, OODEntry]
+
+
+def curve_of(summary: Summary) -> np.ndarray:
     """The per-trial curve of a summary (reward, or loss for prediction tasks)."""
-    return np.asarray(summary.get("reward_curve", summary.get("loss_curve")))
+    return np.asarray(summary.curve)
 
 
 def heldout_tasks(distribution: TaskDistribution, n: int, seed: int, device: torch.device) -> Any:
@@ -42,16 +50,16 @@ def evaluate_learner(
     seed: int,
     greedy: bool,
     ideal_improvement: float | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """Frozen rollout of the learner under ``torch.inference_mode``, summarised."""
     was_training = learner.training
     learner.eval()
     with torch.inference_mode():
         stats, _ = rollout_stats(family, latent, LearnerPolicy(learner, greedy=greedy), seed)
     learner.train(was_training)
-    out = summarize(stats, family.kind, seed=seed)
-    out["normalized_improvement"] = normalized_improvement(out["improvement"], ideal_improvement)
-    return out
+    return from_dict(
+        Summary, summarize(stats, family.kind, seed=seed, ideal_improvement=ideal_improvement)
+    )
 
 
 def _ratio(value: float, base: float, base_lo: float) -> float | None:
@@ -69,9 +77,9 @@ def evaluate_ood(
     seed: int,
     greedy: bool,
     device: torch.device,
-    in_dist: dict[str, Any],
-    ideal_in: dict[str, Any] | None,
-) -> dict[str, Any]:
+    in_dist: Summary,
+    ideal_in: Summary | None,
+) -> dict[str, OODEntry]:
     """The learner and the family's ideal reference on every named out-of-distribution prior.
 
     Per prior (``family.priors[1:]``, tasks from the ``ood`` seed stream, never a pool task):
@@ -84,7 +92,7 @@ def evaluate_ood(
     """
     gen = stream_generator(seed, "ood", device)
     ideal_policy = family.references().get(family.ideal_reference)
-    out: dict[str, Any] = {}
+    out: dict[str, OODEntry] = {}
     for prior in family.priors[1:]:
         latent = distribution.heldout(num_tasks, gen, prior=prior)
         ideal_imp = None
@@ -93,23 +101,23 @@ def evaluate_ood(
                 stats, _ = rollout_stats(family, latent, ideal_policy, seed)
             ideal_imp = float(stats.improvement.mean())
         ev = evaluate_learner(learner, family, latent, seed, greedy, ideal_imp)
-        kept = _ratio(ev["improvement"], in_dist["improvement"], in_dist["improvement_ci95"][0])
+        kept = _ratio(ev.improvement, in_dist.improvement, in_dist.improvement_ci95[0])
         ideal_kept = None
         if ideal_in is not None and ideal_imp is not None:
-            ideal_kept = _ratio(ideal_imp, ideal_in["improvement"], ideal_in["improvement_ci95"][0])
-        out[prior] = {
-            "num_tasks": ev["num_tasks"],
-            "improvement": ev["improvement"],
-            "improvement_ci95": ev["improvement_ci95"],
-            "regret": ev["regret"],
-            "ideal_improvement": ideal_imp,
-            "normalized_improvement": ev["normalized_improvement"],
-            "kept": kept,
-            "ideal_kept": ideal_kept,
-            "kept_vs_ideal": (
+            ideal_kept = _ratio(ideal_imp, ideal_in.improvement, ideal_in.improvement_ci95[0])
+        out[prior] = OODEntry(
+            num_tasks=ev.num_tasks,
+            improvement=ev.improvement,
+            improvement_ci95=ev.improvement_ci95,
+            regret=ev.regret,
+            ideal_improvement=ideal_imp,
+            normalized_improvement=ev.normalized_improvement,
+            kept=kept,
+            ideal_kept=ideal_kept,
+            kept_vs_ideal=(
                 kept / ideal_kept if kept is not None and ideal_kept not in (None, 0.0) else None
             ),
-        }
+        )
     return out
 
 
@@ -120,7 +128,7 @@ def evaluate_location(
     latent: Any,
     seed: int,
     greedy: bool,
-) -> dict[str, Any] | None:
+) -> Location | None:
     """The location-learning index of the frozen learner (``None`` without a training pool)."""
     was_training = learner.training
     learner.eval()
@@ -129,20 +137,19 @@ def evaluate_location(
             LearnerPolicy(learner, greedy=greedy), family, distribution, latent, seed
         )
     learner.train(was_training)
-    return out
+    return None if out is None else from_dict(Location, out)
 
 
-def summary_scalars(result: dict[str, Any]) -> dict[str, float]:
+def summary_scalars(location: Location | None, ood: dict[str, OODEntry]) -> dict[str, float]:
     """Location and OOD numbers for the W&B run summary (``location/*``, ``ood/<prior>/*``)."""
     out: dict[str, float] = {}
-    loc = result.get("location")
-    if loc and loc.get("index") is not None:
-        out["location/index"] = loc["index"]
-        out["location/index_lo"], out["location/index_hi"] = loc["index_ci95"]
-    for prior, m in (result.get("ood") or {}).items():
+    if location is not None and location.index is not None:
+        out["location/index"] = location.index
+        out["location/index_lo"], out["location/index_hi"] = location.index_ci95 or (None, None)
+    for prior, m in ood.items():
         for key in ("improvement", "normalized_improvement", "kept", "kept_vs_ideal"):
-            if m.get(key) is not None:
-                out[f"ood/{prior}/{key}"] = m[key]
+            if getattr(m, key) is not None:
+                out[f"ood/{prior}/{key}"] = getattr(m, key)
     return out
 
 
@@ -156,13 +163,13 @@ def freeze_and_evaluate(
     device: torch.device,
     ood_tasks: int = 0,
     location_tasks: int = 0,
-) -> dict[str, Any]:
+) -> Evaluation:
     """The post-freeze evaluation of DESIGN.md: learner, references, and the frozen check.
 
     Also, with ``location_tasks`` > 0, the location-learning index on the first of the same
-    held-out tasks (``mesalab.analysis.location``; ``None`` without a pool), and with ``ood_tasks``
-    > 0
-    the evaluation on the family's out-of-distribution priors (:func:`evaluate_ood`).
+    held-out tasks (``mesalab.studies.policy.location``; ``None`` without a pool), and with
+    ``ood_tasks`` > 0 the evaluation on the family's out-of-distribution priors
+    (:func:`evaluate_ood`).
     """
     for p in learner.parameters():
         p.requires_grad_(False)
@@ -170,7 +177,9 @@ def freeze_and_evaluate(
     latent = heldout_tasks(distribution, num_tasks, seed, device)
     with torch.inference_mode():
         refs, _ = evaluate_references(family, latent, seed, keep_trajectories=False)
-    ideal = refs.get(family.ideal_reference, {}).get("improvement")
+    references = {k: from_dict(Summary, v) for k, v in refs.items()}
+    ideal_in = references.get(family.ideal_reference)
+    ideal = ideal_in.improvement if ideal_in is not None else None
     ev = evaluate_learner(learner, family, latent, seed, greedy, ideal)
     location = None
     if location_tasks > 0:
@@ -178,15 +187,9 @@ def freeze_and_evaluate(
         location = evaluate_location(learner, family, distribution, part, seed, greedy)
     ood = {}
     if ood_tasks > 0:
-        ideal_in = refs.get(family.ideal_reference)
         ood = evaluate_ood(
             learner, family, distribution, ood_tasks, seed, greedy, device, ev, ideal_in
         )
     after = weights_digest(learner)
-    return {
-        "eval": ev,
-        "references": refs,
-        "frozen": {"digest_before": before, "digest_after": after, "verified": before == after},
-        "location": location,
-        "ood": ood,
-    }
+    frozen = Frozen(digest_before=before, digest_after=after, verified=before == after)
+    return Evaluation(ev, references, frozen, location, ood)

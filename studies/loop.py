@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import torch
 
 from mesalab.archs.base import Learner
-from mesalab.studies.learner_policy import LearnerPolicy
+from mesalab.studies.policy.action_heads import action_head
+from mesalab.studies.policy.learner_policy import LearnerPolicy
 from mesalab.studies.signals import Signal
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.distributions import TaskDistribution
@@ -56,7 +57,7 @@ def train_step(
         latent = distribution.sample(batch_size, env_gen)
         traj = rollout(family, latent, policy, env_gen, policy_gen, distribution)
     out, _ = learner(traj.inputs, learner.initial_memory(batch_size, traj.inputs.device))
-    loss, metrics = signal.loss(out, traj, policy.head, progress)
+    loss, metrics = signal.loss(out, traj, action_head(family), progress)
     if not math.isfinite(loss.item()):
         raise TrainingDiverged(f"non-finite loss {loss.item()} at update {update}")
     optimizer.zero_grad(set_to_none=True)

@@ -6,13 +6,14 @@
 
 The run directory (``outputs/runs/<run_name>`` by default) receives ``metrics.json``,
 ``curves.npz``, ``curves.png``, ``checkpoint.pt`` and Hydra's ``.hydra/``.
+
+A :class:`Run` is built once from the config and then goes through its steps: ``train``
+(with the callbacks of ``mesalab.studies.callbacks``), ``freeze_and_evaluate``, ``write``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,10 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mesalab.studies.checkpoint import atomic_write, code_version, load_checkpoint, save_checkpoint
+from mesalab.studies.callbacks import Callback, default_callbacks
+from mesalab.studies.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from mesalab.studies.config import (
     distribution_tag,
     memory_flag,
@@ -34,47 +35,23 @@ from mesalab.studies.config import (
     register_resolvers,
     validate,
 )
-from mesalab.studies.evaluate import (
-    curve_of,
-    evaluate_learner,
-    freeze_and_evaluate,
-    heldout_tasks,
-    summary_scalars,
-)
+from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, summary_scalars
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
 from mesalab.studies.progress import SKIPPED
+from mesalab.studies.record import RunRecord, Train, read_record
 from mesalab.studies.version import code_state
 from mesalab.studies.wandb_logger import NullLogger, WandbLogger
-from mesalab.tasks.distributions import stream_generator
+from mesalab.tasks.distributions import stream_generator, stream_seed
 
 log = logging.getLogger("mesalab.run")
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-METRIC_KEYS = (
-    "task",
-    "arch",
-    "training",
-    "memory",
-    "distribution",
-    "seed",
-    "train",
-    "eval",
-    "references",
-    "frozen",
-    "location",
-    "ood",
-)
 
 
 def is_finished(run_dir: Path) -> bool:
-    """A finished run is one whose ``metrics.json`` is complete (written last, atomically)."""
-    path = run_dir / "metrics.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return all(k in data for k in METRIC_KEYS)
+    """A finished run is one whose ``metrics.json`` is a complete record (written last)."""
+    return read_record(Path(run_dir)) is not None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,29 +61,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} is not allowed: no CUDA device is available here")
     return torch.device(name)
-
-
-class StopRequest:
-    """Turns SIGTERM/SIGINT into a flag the loop checks after each update."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> StopRequest:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. some launchers): no handler
-                pass
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, memory: bool) -> NullLogger:
@@ -133,185 +87,204 @@ def make_logger(cfg: DictConfig, run_dir: Path, memory: bool) -> NullLogger:
     )
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """Train, freeze, evaluate and write the run directory; returns metrics (None if skipped)."""
-    validate(cfg)
-    run_dir = Path(run_dir)
-    if is_finished(run_dir) and not cfg.force:
-        log.info("already finished, skipping: %s (force=true reruns it)", run_dir)
-        return None
-    device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    memory = memory_flag(cfg)
-    torch.manual_seed(cfg.seed)
-    family, dist, learner = build_objects(cfg, device)
-    signal_ = instantiate(cfg.training.signal)
-    tcfg = cfg.training
-    optimizer = instantiate(tcfg.optimizer)(learner.parameters()) if tcfg.optimizer else None
-    env_gen = stream_generator(cfg.seed, "train", device)
-    pol_gen = stream_generator(cfg.seed, "policy", device)
-    ckpt_path = run_dir / "checkpoint.pt"
-    state = LoopState()
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+class Run:
+    """One run, built once from its (validated) config: train -> freeze -> evaluate -> write.
 
-    def payload(final: bool) -> dict[str, Any]:
+    Every random stream is a named stream of the run seed (``mesalab.tasks.distributions``):
+    ``init`` for the initial weights, ``train`` and ``policy`` for training rollouts,
+    ``eval``/``ood``/``pool`` inside evaluation and the distribution, ``emergence`` for the
+    emergence curve.
+    """
+
+    def __init__(
+        self, cfg: DictConfig, run_dir: Path, callbacks: list[Callback] | None = None
+    ) -> None:
+        validate(cfg)
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.device = resolve_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.memory = memory_flag(cfg)
+        # Modules draw their initial weights from torch's global generator.
+        torch.manual_seed(stream_seed(cfg.seed, "init"))
+        self.family, self.distribution, self.learner = build_objects(cfg, self.device)
+        self.signal = instantiate(cfg.training.signal)
+        tcfg = cfg.training
+        self.optimizer = (
+            instantiate(tcfg.optimizer)(self.learner.parameters()) if tcfg.optimizer else None
+        )
+        self.env_gen = stream_generator(cfg.seed, "train", self.device)
+        self.policy_gen = stream_generator(cfg.seed, "policy", self.device)
+        self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        self.state = LoopState()
+        self.stopped = False  # a callback asked training to stop
+        self.updates = tcfg.updates if self.signal.updates_weights else 0
+        self.callbacks = default_callbacks() if callbacks is None else callbacks
+        self.logger: NullLogger = NullLogger()
+        self._resolved = OmegaConf.to_container(cfg, resolve=True)
+
+    def payload(self, final: bool) -> dict[str, Any]:
+        """The checkpoint: weights, optimizer, loop state, generators, resolved config."""
         return {
-            "learner": learner.state_dict(),
-            "optimizer": optimizer.state_dict() if optimizer else None,
-            "loop": vars(state),
+            "learner": self.learner.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "loop": vars(self.state),
             "final": final,
-            "rng": {"env": env_gen.get_state(), "policy": pol_gen.get_state()},
-            "config": resolved,
-            "code_version": code_version(),
+            "rng": {"env": self.env_gen.get_state(), "policy": self.policy_gen.get_state()},
+            "config": self._resolved,
+            "code_version": code_state()["commit"],
         }
 
-    if cfg.resume and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path, device)
-        learner.load_state_dict(ck["learner"])
-        if optimizer and ck["optimizer"]:
-            optimizer.load_state_dict(ck["optimizer"])
-        state = LoopState(**ck["loop"])
-        env_gen.set_state(ck["rng"]["env"])
-        pol_gen.set_state(ck["rng"]["policy"])
-        log.info("resumed from update %d", state.update)
+    def resume(self) -> None:
+        """Continue from ``checkpoint.pt`` (weights, optimizer, loop state, generators)."""
+        ck = load_checkpoint(self.checkpoint_path, self.device)
+        self.learner.load_state_dict(ck["learner"])
+        if self.optimizer and ck["optimizer"]:
+            self.optimizer.load_state_dict(ck["optimizer"])
+        self.state = LoopState(**ck["loop"])
+        self.env_gen.set_state(ck["rng"]["env"])
+        self.policy_gen.set_state(ck["rng"]["policy"])
+        log.info("resumed from update %d", self.state.update)
 
-    logger = make_logger(cfg, run_dir, memory)
-    # The emergence curve uses its own, smaller held-out set (seed stream of seed + 1).
-    curve_latent = heldout_tasks(dist, cfg.eval.curve_tasks, cfg.seed + 1, device)
-    emergence = state.history.setdefault("emergence", [])
+    def _on_update(self, state: LoopState, metrics: dict[str, float]) -> bool:
+        """Every callback, in order; training stops if any says so."""
+        go = True
+        for cb in self.callbacks:
+            go = cb.on_update(self, state, metrics) is not False and go
+        self.stopped = self.stopped or not go
+        return go
 
-    def emergence_point(update: int) -> None:
-        ev = evaluate_learner(learner, family, curve_latent, cfg.seed + 1, cfg.eval.greedy)
-        emergence.append([update, ev["improvement"], ev["regret"], *curve_of(ev).tolist()])
-        logger.log(
-            {"emergence/improvement": ev["improvement"], "emergence/regret": ev["regret"]},
-            step=update,
-        )
-
-    updates = tcfg.updates if signal_.updates_weights else 0
-    if cfg.eval.every and not emergence:
-        emergence_point(0)
-    bar = tqdm(
-        total=updates,
-        initial=state.update,
-        disable=not cfg.progress or updates == 0,
-        desc=cfg.run_name,
-        unit="upd",
-        dynamic_ncols=True,
-        mininterval=1.0,
-    )
-    stop = StopRequest()
-
-    def on_update(st: LoopState, metrics: dict[str, float]) -> bool:
-        bar.update(1)
-        bar.set_postfix(
-            sps=f"{metrics['charts/steps_per_s']:.0f}", reward=f"{metrics['train/mean_reward']:.3f}"
-        )
-        if st.update % cfg.logger.every == 0 or st.update == updates:
-            logger.log(metrics, step=st.update)
-        if cfg.eval.every and (st.update % cfg.eval.every == 0):
-            emergence_point(st.update)
-        if cfg.checkpoint_every and st.update % cfg.checkpoint_every == 0:
-            save_checkpoint(ckpt_path, payload(final=False))
-        if stop.requested:
-            save_checkpoint(ckpt_path, payload(final=False))
-            return False
-        return True
-
-    with logging_redirect_tqdm(), stop:
+    def train(self) -> LoopState:
+        """The training step; a stop request ends it with a checkpoint and ``SystemExit``."""
+        tcfg = self.cfg.training
+        for cb in self.callbacks:
+            cb.on_start(self)
         try:
-            state = train(
-                learner,
-                optimizer,
-                signal_,
-                family,
-                dist,
-                updates,
-                tcfg.batch_size,
-                env_gen,
-                pol_gen,
-                tcfg.grad_clip,
-                state,
-                on_update,
-                tcfg.lr_final_fraction,
-            )
+            with logging_redirect_tqdm():
+                self.state = train(
+                    self.learner,
+                    self.optimizer,
+                    self.signal,
+                    self.family,
+                    self.distribution,
+                    updates=self.updates,
+                    batch_size=tcfg.batch_size,
+                    env_gen=self.env_gen,
+                    policy_gen=self.policy_gen,
+                    grad_clip=tcfg.grad_clip,
+                    state=self.state,
+                    on_update=self._on_update,
+                    lr_final_fraction=tcfg.lr_final_fraction,
+                )
         except TrainingDiverged as err:
-            bar.close()
-            logger.finish()
-            raise TrainingDiverged(f"{err}; last good checkpoint kept at {ckpt_path}") from err
-    bar.close()
-    if stop.requested:
-        logger.finish()
-        raise SystemExit(f"interrupted at update {state.update}; resume with resume=true")
+            self._end(finish_logger=True)
+            msg = f"{err}; last good checkpoint kept at {self.checkpoint_path}"
+            raise TrainingDiverged(msg) from err
+        self._end(finish_logger=False)
+        if self.stopped:
+            self.logger.finish()
+            raise SystemExit(f"interrupted at update {self.state.update}; resume with resume=true")
+        save_checkpoint(self.checkpoint_path, self.payload(final=True))
+        return self.state
 
-    save_checkpoint(ckpt_path, payload(final=True))
-    e = cfg.eval
-    result = freeze_and_evaluate(
-        learner,
-        family,
-        dist,
-        e.num_tasks,
-        cfg.seed,
-        e.greedy,
-        device,
-        ood_tasks=e.ood_tasks,
-        location_tasks=e.location_tasks,
-    )
-    metrics = {
-        "task": cfg.task.name,
-        "arch": cfg.arch.name,
-        "training": cfg.training.name,
-        "memory": memory,
-        "distribution": distribution_tag(cfg.condition.distribution, cfg.condition.pool_size),
-        "seed": int(cfg.seed),
-        "train": {
-            "env_steps": state.env_steps,
-            "wall_s": state.wall_s,
-            "env_steps_per_s": state.env_steps / state.wall_s if state.wall_s else 0.0,
-        },
-        "eval": result["eval"],
-        "references": result["references"],
-        "frozen": result["frozen"],
-        "location": result["location"],  # None without a training pool (related, trialwise)
-        "ood": result["ood"],
-        "code": code_state(),  # commit and dirty flag, read by mesalab-report's header
-    }
-    curves = {"learner": curve_of(result["eval"])}
-    curves.update({k: curve_of(v) for k, v in result["references"].items()})
-    arrays = {f"curve/{k}": v for k, v in curves.items()}
-    if emergence:
-        arrays["emergence"] = np.asarray(emergence, dtype=np.float64)
-    atomic_write(run_dir / "curves.npz", lambda tmp: np.savez(open(tmp, "wb"), **arrays))
-    png = plot_curves(
-        curves,
-        run_dir / "curves.png",
-        title=cfg.run_name,
-        ylabel="loss" if family.kind == "prediction" else "expected reward",
-    )
-    logger.log_eval(
-        curves,
-        {
-            "eval/improvement": metrics["eval"]["improvement"],
-            "eval/regret": metrics["eval"]["regret"],
-            "eval/normalized_improvement": metrics["eval"]["normalized_improvement"],
-            **summary_scalars(result),
-        },
-        png,
-    )
-    logger.finish()
-    # metrics.json is written last: its presence marks a finished run.
-    atomic_write(
-        run_dir / "metrics.json", lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=1))
-    )
-    log.info(
-        "improvement %.4f regret %.3f (ideal %s) -> %s",
-        metrics["eval"]["improvement"],
-        metrics["eval"]["regret"],
-        family.ideal_reference,
-        run_dir,
-    )
-    return metrics
+    def _end(self, finish_logger: bool) -> None:
+        for cb in self.callbacks:
+            cb.on_end(self)
+        if finish_logger:
+            self.logger.finish()
+
+    def freeze_and_evaluate(self) -> Evaluation:
+        """The post-freeze evaluation (weights digest before and after)."""
+        e = self.cfg.eval
+        return freeze_and_evaluate(
+            self.learner,
+            self.family,
+            self.distribution,
+            e.num_tasks,
+            self.cfg.seed,
+            e.greedy,
+            self.device,
+            ood_tasks=e.ood_tasks,
+            location_tasks=e.location_tasks,
+        )
+
+    def record(self, ev: Evaluation) -> RunRecord:
+        """The run record of this run and its evaluation."""
+        cfg, st = self.cfg, self.state
+        return RunRecord(
+            task=cfg.task.name,
+            arch=cfg.arch.name,
+            training=cfg.training.name,
+            memory=self.memory,
+            distribution=distribution_tag(cfg.condition.distribution, cfg.condition.pool_size),
+            seed=int(cfg.seed),
+            train=Train(
+                env_steps=st.env_steps,
+                wall_s=st.wall_s,
+                env_steps_per_s=st.env_steps / st.wall_s if st.wall_s else 0.0,
+            ),
+            eval=ev.eval,
+            references=ev.references,
+            frozen=ev.frozen,
+            location=ev.location,
+            ood=ev.ood,
+            code=code_state(),  # commit and dirty flag, read by mesalab-report's header
+        )
+
+    def write(self, ev: Evaluation) -> RunRecord:
+        """curves.npz, curves.png, the logger's summary and, last, metrics.json."""
+        rec = self.record(ev)
+        curves = {"learner": curve_of(ev.eval)}
+        curves.update({k: curve_of(v) for k, v in ev.references.items()})
+        arrays = {f"curve/{k}": v for k, v in curves.items()}
+        emergence = self.state.history.get("emergence")
+        if emergence:
+            arrays["emergence"] = np.asarray(emergence, dtype=np.float64)
+        atomic_write(self.run_dir / "curves.npz", lambda tmp: np.savez(open(tmp, "wb"), **arrays))
+        png = plot_curves(
+            curves,
+            self.run_dir / "curves.png",
+            title=self.cfg.run_name,
+            ylabel="loss" if self.family.kind == "prediction" else "expected reward",
+        )
+        self.logger.log_eval(
+            curves,
+            {
+                "eval/improvement": ev.eval.improvement,
+                "eval/regret": ev.eval.regret,
+                "eval/normalized_improvement": ev.eval.normalized_improvement,
+                **summary_scalars(ev.location, ev.ood),
+            },
+            png,
+        )
+        self.logger.finish()
+        rec.write(self.run_dir / "metrics.json")  # last: its presence marks a finished run
+        return rec
+
+    def execute(self) -> RunRecord:
+        """Every step, resuming first when asked and a checkpoint exists."""
+        if self.cfg.resume and self.checkpoint_path.exists():
+            self.resume()
+        self.logger = make_logger(self.cfg, self.run_dir, self.memory)
+        self.train()
+        rec = self.write(self.freeze_and_evaluate())
+        log.info(
+            "improvement %.4f regret %.3f (ideal %s) -> %s",
+            rec.eval.improvement,
+            rec.eval.regret,
+            self.family.ideal_reference,
+            self.run_dir,
+        )
+        return rec
+
+
+def run(cfg: DictConfig, run_dir: Path) -> RunRecord | None:
+    """Train, freeze, evaluate and write the run directory; its record (None if skipped)."""
+    validate(cfg)
+    if is_finished(Path(run_dir)) and not cfg.force:
+        log.info("already finished, skipping: %s (force=true reruns it)", run_dir)
+        return None
+    return Run(cfg, run_dir).execute()
 
 
 register_configs()
@@ -322,9 +295,9 @@ register_resolvers()
 def main(cfg: DictConfig) -> str:
     """Hydra entry point (console script ``mesalab-run``); "skipped" or "finished" for sweeps."""
     t0 = time.time()
-    metrics = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    record = run(cfg, Path(HydraConfig.get().runtime.output_dir))
     log.info("done in %.1f s", time.time() - t0)
-    return SKIPPED if metrics is None else "finished"
+    return SKIPPED if record is None else "finished"
 
 
 if __name__ == "__main__":

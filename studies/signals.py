@@ -12,11 +12,13 @@ All three share the rollout loop in ``mesalab.studies.loop``; they differ only i
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
 from mesalab.archs.base import LearnerOutput
-from mesalab.studies.action_heads import ActionHead
+from mesalab.studies.policy.action_heads import ActionHead
 from mesalab.tasks.base import check
 from mesalab.tasks.rollout import Trajectory
 
@@ -31,11 +33,25 @@ def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
 
 
 class Signal:
-    """A training signal: ``updates_weights``, ``explores`` and a loss on a batch of rollouts."""
+    """A training signal: what it does to the weights, and a loss on a batch of rollouts.
+
+    The study's condition 2 is read from the two class attributes, never from a config's name:
+    ``updates_weights`` (trained at all) and ``reward_in_gradient`` (trained by reward, i.e. by
+    reinforcement learning). A variant of a signal (other coefficients, another config name)
+    stands for the same condition.
+    """
 
     name = "signal"
-    updates_weights = True
+    updates_weights: ClassVar[bool] = True
+    reward_in_gradient: ClassVar[bool] = False
     explores = False  # act stochastically on prediction tasks during training rollouts
+
+    @classmethod
+    def condition(cls) -> str:
+        """Which value of condition 2 this signal stands for: ``rl``, ``supervised`` or ``none``."""
+        if not cls.updates_weights:
+            return "none"
+        return "rl" if cls.reward_in_gradient else "supervised"
 
     def loss(
         self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
@@ -48,6 +64,7 @@ class A2C(Signal):
     """Advantage actor-critic with an optionally annealed entropy bonus."""
 
     name = "rl"
+    reward_in_gradient = True
     explores = True
 
     def __init__(

@@ -1,10 +1,10 @@
 """Which sweep combinations are the same run, so a study runs each distinct run once.
 
 Two combinations coincide when:
-- the arch has no memory (``has_memory: false``, e.g. ``ffn``): memory on and off are the
-  same network, so memory is forced off;
-- ``training=none``: the weights are never trained, so the training distribution cannot
-  matter; only ``related`` is kept;
+- the arch has no memory (its core class's ``has_memory`` is false, e.g. ``ffn``): memory on
+  and off are the same network, so memory is forced off;
+- the training signal never updates the weights (``training=none``): the training
+  distribution cannot matter; only ``related`` is kept;
 - a distribution other than ``pool`` ignores ``condition.pool_size``, so a study may sweep
   ``condition.distribution: pool,related`` against a list of pool sizes and get ``related``
   (K = infinity) once.
@@ -14,15 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-
-
-def arch_has_memory(arch: str) -> bool:
-    """Read ``has_memory`` from ``configs/arch/<arch>.yaml`` (True when unspecified)."""
-    path = CONFIG_DIR / "arch" / f"{arch}.yaml"
-    return bool(OmegaConf.load(path).get("has_memory", True)) if path.exists() else True
+from mesalab.studies.conditions import core_class, group_option, signal_class
 
 
 def _as_dict(job: list[str]) -> dict[str, str]:
@@ -32,10 +24,12 @@ def _as_dict(job: list[str]) -> dict[str, str]:
 def canonical_job(job: list[str]) -> list[str]:
     """The job's overrides rewritten to the run they are equivalent to."""
     d = _as_dict(job)
-    arch = d.get("arch")
-    if arch is not None and not arch_has_memory(arch) and "condition.memory" in d:
+    arch, training = d.get("arch"), d.get("training")
+    memoryless = arch is not None and not core_class(group_option("arch", arch)).has_memory
+    if memoryless and "condition.memory" in d:
         d["condition.memory"] = "false"
-    if d.get("training") == "none":
+    signal = signal_class(group_option("training", training)) if training is not None else None
+    if signal is not None and not signal.updates_weights:
         if "condition.distribution" in d:
             d["condition.distribution"] = "related"
         d.pop("condition.pool_size", None)

@@ -14,80 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from mesalab.tasks.rollout import Policy
-
-T = TypeVar("T")
-
-
-def check(condition: bool, field: str, value: object, allowed: str) -> None:
-    """Raise ``ValueError`` naming the field, the value given and what is allowed."""
-    if not condition:
-        raise ValueError(f"{field}={value!r} is not allowed: {field} must be {allowed}")
-
-
-def tree_map(fn: Callable[[Tensor], Tensor], obj: T) -> T:
-    """Apply ``fn`` to every tensor field of a (possibly nested) dataclass; copy the rest."""
-    if isinstance(obj, Tensor):
-        return fn(obj)  # type: ignore[return-value]
-    if dataclasses.is_dataclass(obj):
-        changes = {f.name: tree_map(fn, getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
-    return obj
-
-
-def batch_select(mask: Tensor, new: T, old: T) -> T:
-    """Row-wise ``where(mask, new, old)`` over two dataclasses of tensors with leading B."""
-
-    def pick(path_new: Tensor, path_old: Tensor) -> Tensor:
-        m = mask.reshape(mask.shape + (1,) * (path_new.dim() - 1))
-        return torch.where(m, path_new, path_old)
-
-    if isinstance(new, Tensor):
-        return pick(new, old)  # type: ignore[arg-type,return-value]
-    changes = {
-        f.name: batch_select(mask, getattr(new, f.name), getattr(old, f.name))
-        for f in dataclasses.fields(new)  # type: ignore[arg-type]
-        if isinstance(getattr(new, f.name), Tensor)
-        or dataclasses.is_dataclass(getattr(new, f.name))
-    }
-    return dataclasses.replace(new, **changes)  # type: ignore[type-var]
-
-
-def index_batch(obj: T, idx: Tensor | slice) -> T:
-    """Select rows of the leading batch dimension of every tensor field."""
-    return tree_map(lambda x: x[idx], obj)
-
-
-def concat_batch(objs: list[T]) -> T:
-    """Concatenate dataclasses of tensors along the leading batch dimension."""
-    first = objs[0]
-    if isinstance(first, Tensor):
-        return torch.cat(objs)  # type: ignore[arg-type,return-value]
-    changes = {}
-    for f in dataclasses.fields(first):  # type: ignore[arg-type]
-        value = getattr(first, f.name)
-        if isinstance(value, Tensor) or dataclasses.is_dataclass(value):
-            changes[f.name] = concat_batch([getattr(o, f.name) for o in objs])
-    return dataclasses.replace(first, **changes)  # type: ignore[type-var]
-
-
-def batch_size_of(obj: object) -> int:
-    """Leading dimension of the first tensor field."""
-    if isinstance(obj, Tensor):
-        return obj.shape[0]
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, f.name)
-        if isinstance(value, Tensor) or dataclasses.is_dataclass(value):
-            return batch_size_of(value)
-    raise ValueError("object holds no tensor")
+# The tree utilities are part of the task API under this module's name too (many callers).
+from mesalab.tasks.tree import (  # noqa: F401
+    batch_select,
+    batch_size_of,
+    check,
+    concat_batch,
+    index_batch,
+    tree_map,
+)
 
 
 @dataclass
@@ -179,6 +120,10 @@ class TaskFamily(ABC):
         self.check_prior(prior)
         return None
 
+    #: the class path of this family's analysis of a frozen learner (``mesalab-analyze``):
+    #: named, not imported, because the analyses sit above the task generator
+    analysis: ClassVar[str] = "mesalab.analysis.position.CurveAnalysis"
+
     # --- references -------------------------------------------------------------------------
     #: name of the reference that normalizes improvement (an exact Bayes-optimal policy, or
     #: the best available stand-in such as Gittins where none is tractable)
@@ -186,8 +131,6 @@ class TaskFamily(ABC):
 
     def references(self) -> dict[str, Policy]:
         """Every reference policy of this family, by name, ready to roll out on its tasks."""
-        from mesalab.tasks.references.simple import OraclePolicy, RandomPolicy
-
         return {"oracle": OraclePolicy(), "random": RandomPolicy()}
 
     # --- ideal observers (task location vs task learning) ----------------------------------
@@ -247,3 +190,65 @@ class TaskFamily(ABC):
     def device_of(self, generator: torch.Generator) -> torch.device:
         """Tasks live on the generator's device."""
         return generator.device
+
+
+# --- policies: the other side of the rollout loop --------------------------------------------
+# Here rather than in rollout.py because a family names its reference policies (``references``)
+# and a policy is reset for a family: the two interfaces refer to each other, so they share a file.
+
+
+@dataclass
+class StepContext:
+    """Everything a policy may look at before acting at one trial."""
+
+    obs: Tensor  # (B, obs_dim)
+    inputs: Tensor  # (B, D) the shared learner input
+    latent: Any  # the true task: only the oracle may read it
+    state: State
+
+
+class Policy(ABC):
+    """A batched policy. References and learners implement the same three methods."""
+
+    name: str = "policy"
+
+    @abstractmethod
+    def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Any:
+        """Per-episode policy state (posterior counts, values, recurrent memory, ...)."""
+
+    @abstractmethod
+    def act(self, pstate: Any, ctx: StepContext, generator: torch.Generator) -> tuple[Tensor, Any]:
+        """Choose one action per row; return it and the (possibly updated) policy state."""
+
+    def update(self, pstate: Any, ctx: StepContext, action: Tensor, out: StepOut) -> Any:
+        """Learn from the trial's outcome; the default keeps no memory of outcomes."""
+        return pstate
+
+
+class RandomPolicy(Policy):
+    """Uniformly random discrete action every trial: the floor."""
+
+    name = "random"
+
+    def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Any:
+        """Remember the number of actions; nothing else."""
+        return family.num_actions
+
+    def act(self, pstate: Any, ctx: StepContext, generator: torch.Generator) -> tuple[Tensor, Any]:
+        """Draw an arm uniformly."""
+        b = ctx.obs.shape[0]
+        return torch.randint(0, pstate, (b,), generator=generator, device=generator.device), pstate
+
+
+class OraclePolicy(Policy):
+    """Acts as an agent that knows the task's parameters would: the ceiling."""
+
+    name = "oracle"
+
+    def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Any:
+        """The oracle needs the family to read the latent."""
+        return family
+
+    def act(self, pstate: Any, ctx: StepContext, generator: torch.Generator) -> tuple[Tensor, Any]:
+        """The family's oracle action for the current state."""
+        return pstate.oracle_action(ctx.latent, ctx.state), pstate

@@ -25,8 +25,6 @@ counts) is tractable for two arms only; with more arms the ideal reference is Gi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from mesalab.tasks.bandit import (
@@ -36,9 +34,10 @@ from mesalab.tasks.bandit import (
     complement_intervals,
     sample_intervals,
 )
-
-if TYPE_CHECKING:
-    from mesalab.tasks.rollout import Policy
+from mesalab.tasks.base import Policy
+from mesalab.tasks.references import bandit_references
+from mesalab.tasks.references.bayes_dp import TwoArmDynamicProgramming
+from mesalab.tasks.references.discrete_posterior import ArmPosteriorGreedy
 
 CLOSE_HALF_WIDTH = 0.05
 
@@ -84,14 +83,11 @@ class BernoulliBandit(StationaryBandit):
 
     def prior_observer(self) -> Policy:
         """Greedy on every arm's exact posterior mean under the training prior."""
-        from mesalab.tasks.references.discrete_posterior import ArmPosteriorGreedy
 
         return ArmPosteriorGreedy()
 
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the exact DP policy when k = 2."""
-        from mesalab.tasks.references import bandit_references
-        from mesalab.tasks.references.bayes_dp import TwoArmDynamicProgramming
 
         refs = bandit_references()
         if self.num_arms == 2:

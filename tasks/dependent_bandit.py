@@ -28,8 +28,6 @@ same simple rule for all of them (see :mod:`mesalab.tasks.references.bayes_depen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
@@ -42,10 +40,10 @@ from mesalab.tasks.bandit import (
     merge_intervals,
     sample_intervals,
 )
-from mesalab.tasks.base import check
-
-if TYPE_CHECKING:
-    from mesalab.tasks.rollout import Policy
+from mesalab.tasks.base import Policy, check
+from mesalab.tasks.references import bandit_references
+from mesalab.tasks.references.bayes_dependent import DependentBayesOptimal
+from mesalab.tasks.references.discrete_posterior import DiscretePosterior
 
 VARIANTS: dict[str, tuple[float, float] | None] = {
     "uniform": None,
@@ -150,7 +148,6 @@ class DependentBandit(StationaryBandit):
 
     def prior_observer(self) -> Policy:
         """Greedy on the posterior mean of p1 under the training prior (exact quadrature)."""
-        from mesalab.tasks.references.discrete_posterior import DiscretePosterior
 
         obs = DiscretePosterior(*self.prior_quadrature())
         obs.name = "family_prior"
@@ -158,8 +155,6 @@ class DependentBandit(StationaryBandit):
 
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the exact Bayes-optimal rule."""
-        from mesalab.tasks.references import bandit_references
-        from mesalab.tasks.references.bayes_dependent import DependentBayesOptimal
 
         refs = bandit_references()
         refs["bayes_optimal"] = DependentBayesOptimal()

@@ -30,6 +30,10 @@ MODES = ("related", "single", "pool", "trialwise")
 #: named random streams; each (seed, stream) pair seeds its own generator (``ood``: the tasks
 #: of the out-of-distribution test priors); new streams are appended, so old seeds stay put
 STREAMS = ("train", "eval", "pool", "policy", "ood")
+#: streams still derived from the run seed by an offset, not by ``SeedSequence`` (so that results
+#: do not move): ``init`` seeds torch's global generator for the initial weights with the seed
+#: itself; ``emergence`` is the seed whose ``eval`` stream holds the emergence curve's tasks.
+OFFSET_STREAMS = {"init": 0, "emergence": 1}
 
 
 def stream_generator(seed: int, stream: str, device: str | torch.device = "cpu") -> torch.Generator:
@@ -44,6 +48,13 @@ def stream_generator(seed: int, stream: str, device: str | torch.device = "cpu")
     g = torch.Generator(device=device)
     g.manual_seed(int(state[0]))
     return g
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """The integer seed of an offset stream (one of ``OFFSET_STREAMS``) of a run seed."""
+    check(stream in OFFSET_STREAMS, "stream", stream, f"one of {list(OFFSET_STREAMS)}")
+    check(isinstance(seed, int) and seed >= 0, "seed", seed, "an integer >= 0")
+    return seed + OFFSET_STREAMS[stream]
 
 
 def latent_rows(latent: object) -> Tensor:

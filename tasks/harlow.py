@@ -30,6 +30,7 @@ from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.references.harlow_refs import OneShotPolicy
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Harlow(TaskFamily):
     """Two new objects per episode, one always rewarded, positions shuffled every trial."""
 
     name = "harlow"
+    analysis = "mesalab.analysis.harlow.HarlowAnalysis"
     kind = "decision"
     priors = ("train", "novel", "similar")
     feedback_bounds = (0.0, 1.0)  # the reward; the objects are Gaussian (unbounded)
@@ -164,7 +166,6 @@ class Harlow(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, and the one-shot ideal observer."""
-        from mesalab.tasks.references.harlow_refs import OneShotPolicy
 
         refs = super().references()
         refs["one_shot"] = OneShotPolicy()

@@ -21,15 +21,19 @@ Priors: ``train`` (w_scale 1, the constructor's noise); ``large_w`` (w_scale 2);
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from mesalab.tasks.base import State, StepOut, TaskFamily, check
-
-if TYPE_CHECKING:
-    from mesalab.tasks.rollout import Policy
+from mesalab.tasks.base import OraclePolicy, Policy, State, StepOut, TaskFamily, check
+from mesalab.tasks.references.regression_refs import (
+    AveragingPolicy,
+    GradientDescentPolicy,
+    LeastSquaresPolicy,
+    NearestNeighboursPolicy,
+    RidgePolicy,
+    ZeroPolicy,
+)
 
 #: the smallest label-noise variance a discrete posterior assumes (noiseless tasks)
 VAR_FLOOR = 1e-6
@@ -55,6 +59,7 @@ class LinearRegression(TaskFamily):
     """Predict y = w . x + noise from the (x, y) pairs seen so far in the episode."""
 
     name = "linear_regression"
+    analysis = "mesalab.analysis.regression.RegressionAnalysis"
     kind = "prediction"
     action_space = "real"
     priors = ("train", "large_w", "noisy", "noiseless")
@@ -163,7 +168,6 @@ class LinearRegression(TaskFamily):
 
     def prior_observer(self) -> Policy:
         """Ridge: the posterior mean of w under the Gaussian prior, Bayes-optimal."""
-        from mesalab.tasks.references.regression_refs import RidgePolicy
 
         obs = RidgePolicy()
         obs.name = "family_prior"
@@ -171,15 +175,6 @@ class LinearRegression(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, prior mean ("random"), least squares, ridge, GD, kNN, averaging."""
-        from mesalab.tasks.references.regression_refs import (
-            AveragingPolicy,
-            GradientDescentPolicy,
-            LeastSquaresPolicy,
-            NearestNeighboursPolicy,
-            RidgePolicy,
-            ZeroPolicy,
-        )
-        from mesalab.tasks.references.simple import OraclePolicy
 
         return {
             "oracle": OraclePolicy(),

@@ -25,17 +25,19 @@ chains: one example says a lot); ``flat`` alpha 10 (rows near uniform: little to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from einops import rearrange
 from torch import Tensor
 
-from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.base import OraclePolicy, Policy, State, StepOut, TaskFamily, check
+from mesalab.tasks.references.markov_refs import (
+    BigramPolicy,
+    ChangePointBigramPolicy,
+    UniformPolicy,
+    UnigramPolicy,
+)
 from mesalab.tasks.sampling import sample_dirichlet
-
-if TYPE_CHECKING:
-    from mesalab.tasks.rollout import Policy
 
 #: predictions are floored here before normalising
 PROB_FLOOR = 1e-6
@@ -69,6 +71,7 @@ class MarkovChain(TaskFamily):
     """Predict the next state of a Markov chain whose matrix is drawn per episode."""
 
     name = "markov_chain"
+    analysis = "mesalab.analysis.sequence.SequenceAnalysis"
     kind = "prediction"
     action_space = "simplex"
     priors = ("train", "sparse", "flat", "drifting")
@@ -201,7 +204,6 @@ class MarkovChain(TaskFamily):
 
     def prior_observer(self) -> Policy:
         """The Bayesian bigram (exact without drift) or the change-point filter (with drift)."""
-        from mesalab.tasks.references.markov_refs import BigramPolicy, ChangePointBigramPolicy
 
         obs = BigramPolicy() if self.hazard == 0 else ChangePointBigramPolicy()
         obs.name = "family_prior"
@@ -209,13 +211,6 @@ class MarkovChain(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, uniform ("random"), unigram, Bayesian bigram, Bayes with change points."""
-        from mesalab.tasks.references.markov_refs import (
-            BigramPolicy,
-            ChangePointBigramPolicy,
-            UniformPolicy,
-            UnigramPolicy,
-        )
-        from mesalab.tasks.references.simple import OraclePolicy
 
         return {
             "oracle": OraclePolicy(),

@@ -24,15 +24,13 @@ Priors (the first trains, the others are named out-of-distribution tests)::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from mesalab.tasks.base import State, StepOut, TaskFamily, check
-
-if TYPE_CHECKING:
-    from mesalab.tasks.rollout import Policy
+from mesalab.tasks.base import Policy, State, StepOut, TaskFamily, check
+from mesalab.tasks.references import bandit_references
+from mesalab.tasks.references.bayes_filter import RestlessBayesFilter
 
 FIRST_BLOCKS = ("stable", "volatile", "random")
 
@@ -54,6 +52,7 @@ class RestlessBandit(TaskFamily):
     """Anti-correlated arms whose probabilities jump, at a rate that changes by block."""
 
     name = "restless_bandit"
+    analysis = "mesalab.analysis.volatility.VolatilityAnalysis"
     kind = "decision"
     priors = ("train", "stable_only", "volatile_only", "fast")
     feedback_bounds = (0.0, 1.0)  # the Bernoulli reward
@@ -172,8 +171,6 @@ class RestlessBandit(TaskFamily):
 
     def references(self) -> dict[str, Policy]:
         """Oracle, random, the classic learners, and the Bayes filter over the jumps."""
-        from mesalab.tasks.references import bandit_references
-        from mesalab.tasks.references.bayes_filter import RestlessBayesFilter
 
         refs = bandit_references()
         refs["bayes_optimal"] = RestlessBayesFilter()

@@ -7,44 +7,15 @@ identically for two policies gives both the same tasks and the same environment 
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from mesalab.tasks.base import State, StepOut, TaskFamily
+from mesalab.tasks.base import Policy, StepContext, TaskFamily
 from mesalab.tasks.distributions import TaskDistribution
 from mesalab.tasks.inputs import build_inputs
-
-
-@dataclass
-class StepContext:
-    """Everything a policy may look at before acting at one trial."""
-
-    obs: Tensor  # (B, obs_dim)
-    inputs: Tensor  # (B, D) the shared learner input
-    latent: Any  # the true task: only the oracle may read it
-    state: State
-
-
-class Policy(ABC):
-    """A batched policy. References and learners implement the same three methods."""
-
-    name: str = "policy"
-
-    @abstractmethod
-    def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Any:
-        """Per-episode policy state (posterior counts, values, recurrent memory, ...)."""
-
-    @abstractmethod
-    def act(self, pstate: Any, ctx: StepContext, generator: torch.Generator) -> tuple[Tensor, Any]:
-        """Choose one action per row; return it and the (possibly updated) policy state."""
-
-    def update(self, pstate: Any, ctx: StepContext, action: Tensor, out: StepOut) -> Any:
-        """Learn from the trial's outcome; the default keeps no memory of outcomes."""
-        return pstate
 
 
 @dataclass

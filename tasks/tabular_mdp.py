@@ -31,10 +31,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.references.mdp_refs import PSRLPolicy, finite_horizon_q
 from mesalab.tasks.sampling import sample_dirichlet
 
 
@@ -58,26 +58,12 @@ class MDPState(State):
     q_star: Tensor  # (B, H, S, A): q_star[:, h - 1] is the optimal Q with h steps left
 
 
-def finite_horizon_q(trans: Tensor, reward: Tensor, horizon: int) -> Tensor:
-    """Optimal Q for 1..horizon steps left by backward induction, (B, H, S, A)."""
-    b, s, a = reward.shape
-    flat = rearrange(trans, "b s a s2 -> b (s a) s2")  # (B, S*A, S)
-    qs = []
-    v = reward.new_zeros(b, s)  # (B, S) value with 0 steps left
-    for _ in range(horizon):
-        q = reward + rearrange(flat @ v[:, :, None], "b (s a) 1 -> b s a", s=s)  # (B, S, A)
-        qs.append(q)
-        v = q.max(dim=2).values
-    return torch.stack(qs, dim=1)
-
-
 class TabularMDP(TaskFamily):
     """RL^2's random MDPs, several episodes per task, episode boundaries as inputs."""
 
     name = "tabular_mdp"
     kind = "decision"
     priors = ("train", "sparse", "shifted", "noisy")
-    obs_bounds = (0.0, 1.0)  # one-hot state and the episode flag; rewards are Gaussian
     ideal_reference = "psrl"
 
     def __init__(
@@ -202,7 +188,6 @@ class TabularMDP(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, and posterior sampling for RL (PSRL)."""
-        from mesalab.tasks.references.mdp_refs import PSRLPolicy
 
         refs = super().references()
         refs["psrl"] = PSRLPolicy()

@@ -38,6 +38,11 @@ import torch
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
+from mesalab.tasks.references.two_step_refs import (
+    BayesTwoStepPolicy,
+    ModelBasedPolicy,
+    ModelFreePolicy,
+)
 
 
 @dataclass
@@ -61,6 +66,7 @@ class TwoStep(TaskFamily):
     """Two first-stage actions, common/rare transitions, drifting second-stage rewards."""
 
     name = "two_step"
+    analysis = "mesalab.analysis.two_step.TwoStepAnalysis"
     kind = "decision"
     priors = ("train", "volatile", "stable", "weak_transitions", "weak_rewards")
     feedback_bounds = (0.0, 1.0)  # [reward, reached A, reached B]
@@ -174,11 +180,6 @@ class TwoStep(TaskFamily):
 
     def references(self) -> dict:
         """Oracle, random, model-free and model-based TD learners, the Bayes-optimal agent."""
-        from mesalab.tasks.references.two_step_refs import (
-            BayesTwoStepPolicy,
-            ModelBasedPolicy,
-            ModelFreePolicy,
-        )
 
         refs = super().references()
         refs.update(

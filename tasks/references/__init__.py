@@ -12,11 +12,10 @@ the classic learners of the literature, and the gap between them and ``bayes_opt
 
 from __future__ import annotations
 
-from mesalab.tasks.base import check
+from mesalab.tasks.base import OraclePolicy, RandomPolicy, check
 from mesalab.tasks.references.epsilon_greedy import EpsilonGreedy
 from mesalab.tasks.references.gittins import GittinsIndex
 from mesalab.tasks.references.rescorla_wagner import RescorlaWagner, fit_rescorla_wagner
-from mesalab.tasks.references.simple import OraclePolicy, RandomPolicy
 from mesalab.tasks.references.thompson import ThompsonSampling
 from mesalab.tasks.references.ucb import UCB1
 from mesalab.tasks.rollout import Policy

@@ -13,12 +13,27 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import StepOut, TaskFamily
 from mesalab.tasks.rollout import Policy, StepContext
 from mesalab.tasks.sampling import sample_dirichlet
-from mesalab.tasks.tabular_mdp import finite_horizon_q
+
+
+# Here, beside the planner that needs it, rather than in tabular_mdp.py: the family imports its
+# references, so they must not import the family.
+def finite_horizon_q(trans: Tensor, reward: Tensor, horizon: int) -> Tensor:
+    """Optimal Q for 1..horizon steps left by backward induction, (B, H, S, A)."""
+    b, s, a = reward.shape
+    flat = rearrange(trans, "b s a s2 -> b (s a) s2")  # (B, S*A, S)
+    qs = []
+    v = reward.new_zeros(b, s)  # (B, S) value with 0 steps left
+    for _ in range(horizon):
+        q = reward + rearrange(flat @ v[:, :, None], "b (s a) 1 -> b s a", s=s)  # (B, S, A)
+        qs.append(q)
+        v = q.max(dim=2).values
+    return torch.stack(qs, dim=1)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from mesalab.analysis.metrics import rollout_stats
+from mesalab.studies.policy.metrics import rollout_stats
 from mesalab.tasks import TaskDistribution, make_family, stream_generator
 from mesalab.tasks.rollout import Policy, Trajectory
 

@@ -19,6 +19,7 @@ from mesalab.analysis.conditions import verdicts
 from mesalab.analysis.report import main, provenance, sweep_label
 from mesalab.analysis.sweep import PROJECT_ROOT, group_runs, load_sweep, t_interval
 from mesalab.analysis.wandb_report import NO_LOGIN, build_report, has_login
+from mesalab.studies.conditions import group_option
 from mesalab.studies.version import code_state, describe
 from tests.studies.conftest import TINY
 
@@ -53,10 +54,14 @@ def write_run(
     regret: float = 2.0,
     bayes_regret: float = 1.0,
     ci: list[float] | None = None,
-    has_memory: bool = True,
     extra: tuple[str, ...] = (),
+    training_config: str | None = None,
 ) -> Path:
-    """A run directory as mesalab-run writes it (metrics.json and .hydra/)."""
+    """A run directory as mesalab-run writes it (metrics.json and .hydra/).
+
+    Its config holds the real ``configs/arch/<arch>`` and ``configs/training/<training>`` (or
+    ``training_config``, renamed ``training``: a variant of a signal under another name).
+    """
     name = f"{TASK}_{arch}_{training}_mem-{'on' if memory else 'off'}_{dist}_s{seed}"
     name += "".join(f"_{e.replace('=', '-')}" for e in extra)
     d = root / name
@@ -86,7 +91,8 @@ def write_run(
     ]
     (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     config = {
-        "arch": {"name": arch, "has_memory": has_memory},
+        "arch": group_option("arch", arch),
+        "training": {**group_option("training", training_config or training), "name": training},
         "sweep_name": "synthetic",
         "logger": {"group": None, "project": "mesalab"},
     }
@@ -121,7 +127,6 @@ def sweep(tmp_path: Path) -> Path:
                 imp,
                 regret=2.0 + seed,
                 bayes_regret=1.0 + 0.5 * seed,
-                has_memory=arch != "ffn",
             )
     # one seed only: its bootstrap interval [-0.03, 0.04] includes 0
     write_run(root, "lstm", "none", True, "related", 0, 0.005, ci=[-0.03, 0.04])
@@ -176,6 +181,21 @@ def test_necessary_sufficient_verdicts(sweep: Path) -> None:
     assert rows[("ffn", "memory off (arch has none)")] == "no improvement: not sufficient"
     assert rows[("ffn", "memory off")].startswith("n/a")
     assert rows[("ffn", "training supervised")].startswith("undetermined")
+
+
+def test_a_signal_variant_under_another_name_is_its_condition(tmp_path: Path) -> None:
+    """An A2C config named ``reinforce`` is the RL condition; ``frozen`` (NoTraining) is none."""
+    for seed, imp in enumerate((0.3, 0.25, 0.35)):
+        write_run(tmp_path, "lstm", "reinforce", True, "related", seed, imp, training_config="rl")
+        write_run(
+            tmp_path, "lstm", "frozen", True, "related", seed, imp - 0.3, training_config="none"
+        )
+    groups = group_runs(load_sweep(tmp_path)[0])
+    assert [g.training for g in groups] == ["reinforce", "frozen"]  # full condition first
+    rows = {v.setting: v.verdict for v in verdicts(groups)}
+    assert rows["memory on, training rl, distribution related"].startswith("shows improvement")
+    assert rows["training none"] == "removes the improvement: necessary"
+    assert rows["training supervised"] == "not run"
 
 
 def test_variants_are_not_averaged_together(tmp_path: Path) -> None:
@@ -353,8 +373,8 @@ def test_provenance_gives_the_runs_dates_and_code_versions(sweep: Path) -> None:
     day = 1_796_083_200  # 2026-12-01 00:00 UTC
     for i, r in enumerate(runs):
         os.utime(r.path / "metrics.json", (day + 36000 + 60 * i, day + 36000 + 60 * i))
-    runs[0].metrics["code"] = {"commit": "0123456789abcdef", "dirty": True}
-    runs[1].metrics["code"] = {"commit": "0123456789abcdef", "dirty": True}
+    runs[0].record.code = {"commit": "0123456789abcdef", "dirty": True}
+    runs[1].record.code = {"commit": "0123456789abcdef", "dirty": True}
     text = provenance(runs, sweep)
     last = f"10:{len(runs) - 1:02d}"
     assert text.startswith(

@@ -21,17 +21,28 @@ def add_location(run_dir: Path, index: float | None, k: float) -> None:
     """Put a location and an OOD entry into a synthetic run's metrics.json."""
     path = run_dir / "metrics.json"
     m = json.loads(path.read_text())
-    obs = {"improvement": 0.1 / k, "improvement_ci95": [0.0, 0.2]}
+    obs = {**m["eval"], "improvement": 0.1 / k, "improvement_ci95": [0.0, 0.2]}
     m["location"] = (
         None
         if index is None
         else {
             "index": index,
             "index_ci95": [index - 0.1, index + 0.1],
+            "num_tasks": 100,
+            "num_trials": 10,
+            "informative_steps": 0.5,
+            "disagreement": 0.1,
+            "dist_train_prior": 0.1,
+            "dist_family_prior": 0.1,
+            "on_line": 0.9,
+            "index_by_trial": [index] * 10,
+            "pool_size": k,
             "observers": {"train_prior": obs, "family_prior": {**obs, "improvement": 0.3}},
         }
     )
-    m["ood"] = {"full": {"improvement": 0.2, "kept": 0.5, "kept_vs_ideal": 0.8}}
+    ood = {"num_tasks": 100, "improvement": 0.2, "improvement_ci95": [0.1, 0.3], "regret": 1.0}
+    ood.update(ideal_improvement=0.4, normalized_improvement=0.5, ideal_kept=0.6)
+    m["ood"] = {"full": {**ood, "kept": 0.5, "kept_vs_ideal": 0.8}}
     path.write_text(json.dumps(m))
 
 

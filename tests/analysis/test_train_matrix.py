@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from mesalab.archs.budget import config_cores
 from mesalab.studies.run import CONFIG_DIR, run
 from mesalab.tasks import FAMILIES
 from tests.studies.conftest import TINY
 
-ARCHS = ("lstm", "gru", "slot", "ffn", "transformer")
+ARCHS = list(config_cores())  # every arch config
 
 
 @pytest.mark.slow
@@ -29,9 +30,9 @@ def test_every_family_trains_with_every_arch(task: str, arch: str, tmp_path: Pat
             overrides = [*TINY, f"task={task}", f"arch={arch}", f"training={training}"]
             cfg = compose(config_name="config", overrides=overrides)
         m = run(cfg, tmp_path / training)
-        assert m["frozen"]["verified"] and math.isfinite(m["eval"]["regret"])
-        steps = 0 if training == "none" else 3 * 8 * m["eval"]["num_trials"]
-        assert m["train"]["env_steps"] == steps
-        digests[training] = m["frozen"]["digest_after"]
+        assert m.frozen.verified and math.isfinite(m.eval.regret)
+        steps = 0 if training == "none" else 3 * 8 * m.eval.num_trials
+        assert m.train.env_steps == steps
+        digests[training] = m.frozen.digest_after
     # same seed, same initial weights: either signal moved them
     assert digests["rl"] != digests["none"] and digests["supervised"] != digests["none"]

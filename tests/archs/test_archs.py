@@ -18,7 +18,7 @@ from mesalab.archs import (
     matched_widths,
     width_for_budget,
 )
-from mesalab.archs.budget import count_learner, default_budget
+from mesalab.archs.budget import config_cores, count_learner, default_budget
 
 D, A, B, T = 5, 3, 4, 7
 K = 3  # slots in the test slot core: fewer than T, so the ring buffer wraps
@@ -315,13 +315,15 @@ def test_width_for_budget_known_answer():
 def test_matched_widths_within_ten_percent():
     widths = matched_widths()
     assert widths["lstm"] == {"hidden_size": 48}
-    counts = {n: count_learner(n, kw, 5, 2) for n, kw in widths.items()}
+    cores = config_cores()
+    assert set(widths) == set(cores) >= {"lstm", "gru", "slot", "ffn", "transformer"}
+    counts = {n: count_learner(cores[n], kw, 5, 2) for n, kw in widths.items()}
     assert counts["lstm"] == default_budget() == 10805
     assert max(counts.values()) / min(counts.values()) <= 1.10, counts
     for n, c in counts.items():
         assert abs(c - 10805) / 10805 < 0.05, (n, c)
     bigger = matched_widths(budget=50_000, input_dim=7, num_actions=4)
-    counts = [count_learner(n, kw, 7, 4) for n, kw in bigger.items()]
+    counts = [count_learner(cores[n], kw, 7, 4) for n, kw in bigger.items()]
     assert max(counts) / min(counts) <= 1.10 and abs(counts[0] - 50_000) < 2_500
 
 

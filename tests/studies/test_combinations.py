@@ -11,10 +11,12 @@ import json
 
 import pytest
 
+from mesalab.archs.budget import config_cores
 from mesalab.studies.run import run
 from mesalab.tasks import FAMILIES
 
-ARCHS = ["lstm", "gru", "slot", "ffn", "transformer"]
+CORES = config_cores()  # every arch config: the configs are the registry
+ARCHS = list(CORES)
 TRAININGS = ["rl", "supervised", "none"]
 DISTS = ["related", "single", "pool", "trialwise"]
 MICRO = [
@@ -42,21 +44,21 @@ def _run(make_cfg, tmp_path, family: str, arch: str, training: str, memory: bool
     if dist == "pool":
         overrides.append("condition.pool_size=2")
     metrics = run(make_cfg(*overrides), tmp_path)
-    assert metrics["memory"] is memory and metrics["arch"] == arch
-    assert metrics["frozen"]["verified"]
+    assert metrics.memory is memory and metrics.arch == arch
+    assert metrics.frozen.verified
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     curve = on_disk["eval"].get("reward_curve", on_disk["eval"].get("loss_curve"))
     assert len(curve) == 6 and all(x == x for x in curve)  # no NaN
 
 
 def _memory_options(arch: str) -> list[bool]:
-    return [False] if arch == "ffn" else [True, False]
+    return [True, False] if CORES[arch].has_memory else [False]
 
 
 @pytest.mark.parametrize("i, family", list(enumerate(sorted(FAMILIES))))
 def test_every_family_runs(make_cfg, tmp_path, i: int, family: str) -> None:
     arch = ARCHS[i % len(ARCHS)]
-    _run(make_cfg, tmp_path, family, arch, TRAININGS[i % 3], arch != "ffn", DISTS[i % 4])
+    _run(make_cfg, tmp_path, family, arch, TRAININGS[i % 3], CORES[arch].has_memory, DISTS[i % 4])
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ import torch
 
 from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.loop import TrainingDiverged
-from mesalab.studies.run import METRIC_KEYS, is_finished, run
+from mesalab.studies.record import RunRecord
+from mesalab.studies.run import is_finished, run
 from mesalab.studies.version import code_state
 from tests.studies.conftest import TINY
 
@@ -32,9 +33,9 @@ EVAL_KEYS = {
 }
 
 
-def strip_timing(metrics: dict) -> dict:
-    """metrics.json without wall times and speeds."""
-    out = json.loads(json.dumps(metrics))
+def strip_timing(record: RunRecord | dict) -> dict:
+    """metrics.json (a record, or as read from disk) without wall times and speeds."""
+    out = record.to_dict() if isinstance(record, RunRecord) else json.loads(json.dumps(record))
     out["train"].pop("wall_s")
     out["train"].pop("env_steps_per_s")
     return out
@@ -44,11 +45,25 @@ def test_run_writes_the_design_outputs(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg(*TINY, "eval.every=1")
     metrics = run(cfg, tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
-    # "code" is recorded but not required: runs written before it count as finished
-    assert set(on_disk) == {*METRIC_KEYS, "code"} and "code" not in METRIC_KEYS
+    assert list(on_disk) == [
+        "version",
+        "task",
+        "arch",
+        "training",
+        "memory",
+        "distribution",
+        "seed",
+        "train",
+        "eval",
+        "references",
+        "frozen",
+        "location",
+        "ood",
+        "code",
+    ]
     assert on_disk["code"] == code_state() and len(on_disk["code"]["commit"]) == 40
     assert EVAL_KEYS <= set(on_disk["eval"])
-    assert on_disk == json.loads(json.dumps(metrics))
+    assert on_disk == metrics.to_dict()
     assert on_disk["frozen"]["verified"] and on_disk["frozen"]["digest_before"]
     assert on_disk["train"]["env_steps"] == 3 * 8 * 12
     assert len(on_disk["eval"]["reward_curve"]) == 12

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from mesalab.tasks import DependentBandit, LinearRegression, MarkovChain, TaskDistribution, rollout
-from mesalab.tasks.base import State, StepOut, index_batch
+from mesalab.tasks.base import OraclePolicy, State, StepOut, index_batch
 from mesalab.tasks.bernoulli_bandit import BernoulliBandit
 from mesalab.tasks.distributions import stream_generator
 from mesalab.tasks.references.discrete_posterior import ArmPosteriorGreedy, DiscretePosterior
-from mesalab.tasks.references.simple import OraclePolicy
 from mesalab.tasks.rollout import Policy, StepContext
 from mesalab.tasks.two_step import TwoStep
 

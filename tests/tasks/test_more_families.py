@@ -14,8 +14,7 @@ from mesalab.tasks import (
     rollout,
     stream_generator,
 )
-from mesalab.tasks.base import batch_size_of, index_batch
-from mesalab.tasks.references.simple import OraclePolicy
+from mesalab.tasks.base import OraclePolicy, batch_size_of, index_batch
 
 NAMES = ["two_step", "harlow", "linear_regression", "markov_chain", "tabular_mdp"]
 B = 16

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mesalab.tasks import rollout, stream_generator
-from mesalab.tasks.references.simple import RandomPolicy
+from mesalab.tasks.base import RandomPolicy
 from mesalab.tasks.tabular_mdp import TabularMDP, finite_horizon_q
 
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mesalab.tasks import TaskDistribution, num_distinct, rollout, stream_generator
+from mesalab.tasks.base import RandomPolicy
 from mesalab.tasks.bernoulli_bandit import BernoulliBandit
 from mesalab.tasks.dependent_bandit import DependentBandit
 from mesalab.tasks.distributions import latent_rows
-from mesalab.tasks.references.simple import RandomPolicy
 from mesalab.tasks.restless_bandit import RestlessBandit
 
 N = 4000

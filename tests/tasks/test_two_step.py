@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mesalab.tasks import rollout, stream_generator
-from mesalab.tasks.references.simple import RandomPolicy
+from mesalab.tasks.base import RandomPolicy
 from mesalab.tasks.references.two_step_refs import BayesTwoStepPolicy
 from mesalab.tasks.two_step import TwoStep
 

@@ -1,4 +1,4 @@
-"""Known-answer tests of the post-freeze metrics (mesalab.analysis.metrics)."""
+"""Known-answer tests of the post-freeze metrics (mesalab.studies.policy.metrics)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import torch
 
-from mesalab.analysis import metrics as M
+from mesalab.studies.policy import metrics as M
 from mesalab.tasks import Policy, StepContext, Trajectory, make_family, stream_generator
+from mesalab.tasks.base import OraclePolicy, RandomPolicy
 from mesalab.tasks.dependent_bandit import DependentBandit
-from mesalab.tasks.references.simple import OraclePolicy, RandomPolicy
 
 
 def hand_trajectory(expected: list[list[float]], optimal: list[list[float]]) -> Trajectory:

@@ -161,11 +161,13 @@ def summarize(
     ideal: TaskStats | None = None,
     seed: int = 0,
     num_resamples: int = NUM_RESAMPLES,
+    ideal_improvement: float | None = None,
 ) -> dict[str, Any]:
     """The DESIGN.md eval dict (plus ``total_reward``) from per-task statistics.
 
-    ``ideal`` are the ideal reference's statistics on the same tasks (``None``: no
-    normalization, ``normalized_improvement`` is ``None``). Values are plain floats/lists.
+    ``ideal`` are the ideal reference's statistics on the same tasks, or ``ideal_improvement``
+    its mean improvement there (neither: no normalization, ``normalized_improvement`` is
+    ``None``). Values are plain floats/lists. The one place normalization happens.
     """
     check(kind in ("decision", "prediction"), "kind", kind, "'decision' or 'prediction'")
     if ideal is not None:
@@ -178,7 +180,7 @@ def summarize(
     both = torch.stack([stats.improvement, stats.regret], dim=1)  # (N, 2)
     ci = bootstrap_ci(both, num_resamples=num_resamples, seed=seed).tolist()
     imp = float(stats.improvement.mean())
-    ideal_imp = float(ideal.improvement.mean()) if ideal is not None else None
+    ideal_imp = float(ideal.improvement.mean()) if ideal is not None else ideal_improvement
     curve = stats.reward_curve
     out: dict[str, Any] = {
         "num_tasks": stats.num_tasks,

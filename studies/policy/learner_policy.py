@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from mesalab.archs.base import Learner
-from mesalab.studies.action_heads import DiscreteHead, action_head
+from mesalab.studies.policy.action_heads import DiscreteHead, action_head
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.rollout import Policy, StepContext
 

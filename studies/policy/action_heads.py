@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mesalab.archs.base import LearnerOutput
-from mesalab.tasks.base import TaskFamily
+from mesalab.tasks.base import TaskFamily, check
 from mesalab.tasks.rollout import Trajectory
 from mesalab.tasks.sampling import sample_dirichlet
 
@@ -116,6 +116,5 @@ def action_head(family: TaskFamily) -> ActionHead:
     """The head for the family's action space (``family.action_space``)."""
     heads = {"discrete": DiscreteHead, "real": RealHead, "simplex": SimplexHead}
     space = getattr(family, "action_space", "discrete")
-    if space not in heads:
-        raise ValueError(f"action_space={space!r} is not allowed: must be one of {list(heads)}")
+    check(space in heads, "action_space", space, f"one of {list(heads)}")
     return heads[space]()

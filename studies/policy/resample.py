@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mesalab.analysis.metrics import NUM_RESAMPLES
+from mesalab.studies.policy.metrics import NUM_RESAMPLES
 from mesalab.tasks.base import check
 
 

@@ -54,7 +54,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mesalab.analysis.metrics import NUM_RESAMPLES, rollout_stats, summarize
+from mesalab.studies.policy.metrics import NUM_RESAMPLES, rollout_stats, summarize
 from mesalab.tasks.base import StepOut, TaskFamily, batch_size_of, check
 from mesalab.tasks.distributions import TaskDistribution
 from mesalab.tasks.references.discrete_posterior import pool_observer

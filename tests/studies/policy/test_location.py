@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mesalab.analysis.location import (
+from mesalab.studies.policy.location import (
     greedy_vector,
     location_index,
     location_metrics,
