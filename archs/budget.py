@@ -16,6 +16,7 @@ from torch import nn
 
 from mesalab.archs.base import Core, Learner, check, check_positive
 from mesalab.archs.feedforward import FFNCore
+from mesalab.archs.mamba import MambaCore
 from mesalab.archs.recurrent import GRUCore, LSTMCore
 from mesalab.archs.slot_memory import SlotCore
 from mesalab.archs.transformer import TransformerCore
@@ -34,6 +35,10 @@ MATCHED_STRUCTURE: dict[str, tuple[type[Core], Callable[[int], dict[str, Any]]]]
     "transformer": (
         TransformerCore,
         lambda w: {"num_layers": 2, "num_heads": 2, "max_context": 256, "d_model": 2 * w},
+    ),
+    "mamba": (
+        MambaCore,
+        lambda w: {"num_layers": 2, "state_size": 16, "expand": 2, "conv_kernel": 4, "d_model": w},
     ),
 }
 
