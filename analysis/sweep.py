@@ -302,7 +302,7 @@ def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
     return st
 
 
-_ARCH_ORDER = {"lstm": 0, "gru": 1, "slot": 2, "ffn": 3, "transformer": 4}
+_ARCH_ORDER = {"lstm": 0, "gru": 1, "slot": 2, "ffn": 3, "transformer": 4, "mamba": 5}
 _TRAINING_ORDER = {"rl": 0, "supervised": 1, "none": 2}
 _DIST_ORDER = {"related": 0, "single": 1, "trialwise": 2}
 
@@ -332,7 +332,7 @@ def condition_rank(training: str, memory: bool, distribution: str) -> tuple:
 
 
 def condition_order(key: tuple) -> tuple:
-    """Sort key of a group: task, arch (lstm gru slot ffn transformer, then others), condition."""
+    """Sort key of a group: task, arch (in _ARCH_ORDER, then others), condition."""
     task, arch, training, memory, dist, variant = key
     return (task, _ARCH_ORDER.get(arch, 9), arch, variant, condition_rank(training, memory, dist))
 

@@ -16,7 +16,7 @@ from mesalab.studies.run import CONFIG_DIR, run
 from mesalab.tasks import FAMILIES
 from tests.studies.conftest import TINY
 
-ARCHS = ("lstm", "gru", "slot", "ffn", "transformer")
+ARCHS = ("lstm", "gru", "slot", "ffn", "transformer", "mamba")
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from mesalab.studies.run import run
 from mesalab.tasks import FAMILIES
 
-ARCHS = ["lstm", "gru", "slot", "ffn", "transformer"]
+ARCHS = ["lstm", "gru", "slot", "ffn", "transformer", "mamba"]
 TRAININGS = ["rl", "supervised", "none"]
 DISTS = ["related", "single", "pool", "trialwise"]
 MICRO = [
