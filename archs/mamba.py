@@ -1,23 +1,23 @@
 """Mamba core: a selective state-space model from ``transformers``, built from a config.
 
-A linear layer embeds each step's input; ``MambaModel`` runs on ``inputs_embeds`` (pre-RMSNorm
-residual blocks, each a causal depthwise convolution followed by a selective scan, and a final
-RMSNorm). Without the ``mamba_ssm`` / ``causal_conv1d`` kernels, transformers falls back to its
-pure-torch path, which runs on CPU; its four fallback warnings are replaced by one line of ours
-(logged once per process, at INFO, by ``mesalab.archs.mamba``).
+A linear layer embeds each step's input; Mamba's blocks (``MambaModel`` built from
+``MambaConfig``: pre-RMSNorm residual blocks, each a causal depthwise convolution followed by a
+selective scan, and a final RMSNorm) run on the embedded steps. The model, its config and its
+initialisation are transformers'; the forward runs its blocks and weights as plain tensor
+operations, the same function as ``MambaModel`` (tested: outputs, cache and gradients, whole
+sequences and cached steps), for two reasons. transformers' pure-torch path (used without the
+``mamba_ssm`` / ``causal_conv1d`` kernels) starts every sequence's scan from a zero state, like
+the kernels it stands in for, so it cannot continue a memory over T > 1; and its backward is
+O(T^2) (see ``_mix``): several times slower to train on a 100-trial episode
+(benchmarks/archs_throughput.py, MambaModel peer). Its four
+fallback warnings, should a ``MambaModel`` forward run, become one line of ours (logged once per
+process, at INFO, by ``mesalab.archs.mamba``).
 
 Memory is Mamba's cache as plain tensors with leading B, so that resets are a masked select:
 per layer, ``conv`` (B, d_inner, conv_kernel), the last ``conv_kernel`` inputs of the
 convolution, and ``ssm`` (B, d_inner, state_size), the state of the scan. The initial memory is
 zeros, which is exactly the model's own start (the convolution's zero padding, a zero state).
-
-Training runs whole sequences from the initial memory through ``MambaModel``, whose cache gives
-the memory handed on. Acting (T = 1) takes a step path that runs Mamba's blocks and weights as
-plain tensor operations on the memory (the same function as ``MambaModel`` stepping with its
-cache, tested): the cache object updates its tensors in place, which would overwrite the
-memory the caller keeps and break gradients through steps. A sequence (T > 1) that continues
-a non-zero memory is run step by step too, because transformers' sequence path (like the
-kernels it stands in for) always starts the scan from a zero state.
+One code path serves acting (T = 1) and training (whole sequences).
 
 ``memory=False`` restarts the convolution window and the state from zero before every step,
 so the output at t is a function of the input at t alone; the memory passes through unchanged.
@@ -30,7 +30,7 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import DynamicCache, MambaConfig, MambaModel
+from transformers import MambaConfig, MambaModel
 
 from mesalab.archs.base import Core, Memory, check, check_positive
 
@@ -39,7 +39,7 @@ _FALLBACK = "is falling back to its reference PyTorch implementation"
 
 
 class _OneFallbackNotice(logging.Filter):
-    """Drops transformers' per-function fallback warnings; says it once, here, instead."""
+    """Drops transformers' per-kernel fallback warnings; says it once, here, instead."""
 
     said = False
 
@@ -49,8 +49,8 @@ class _OneFallbackNotice(logging.Filter):
         if not _OneFallbackNotice.said:
             _OneFallbackNotice.said = True
             log.info(
-                "mamba: mamba_ssm/causal_conv1d not installed; transformers' pure-torch "
-                "path is used (same function, slower)"
+                "mamba: mamba_ssm/causal_conv1d not installed; MambaModel's own forward "
+                "falls back to transformers' pure-torch path (MambaCore does not use it)"
             )
         return False
 
@@ -125,56 +125,51 @@ class MambaCore(Core):
         emb = self.embed(x)  # (B, T, d_model)
         if not self.memory:
             flat = emb.reshape(b * t, 1, self.d_model)  # (B*T, 1, d_model): sequences of one
-            out = self.mamba(inputs_embeds=flat, use_cache=False).last_hidden_state
+            out, _ = self._blocks(flat, self.initial_memory(b * t, x.device))
             return out.reshape(b, t, self.d_model), memory
-        if t == 1:
-            return self._step(emb, memory)
-        if not any(bool(leaf.any()) for leaf in (*memory["conv"], *memory["ssm"])):
-            return self._model_forward(emb)
-        outs = []
-        for i in range(t):
-            out, memory = self._step(emb[:, i : i + 1], memory)
-            outs.append(out)
-        return torch.cat(outs, dim=1), memory
+        return self._blocks(emb, memory)
 
-    def _model_forward(self, emb: Tensor) -> tuple[Tensor, Memory]:
-        """``MambaModel`` on embedded steps (B, T, d_model) from the zero state, with its cache."""
-        cache = DynamicCache(config=self.config)
-        out = self.mamba(inputs_embeds=emb, cache=cache, use_cache=True)
-        layers = out.cache.layers
-        new_memory = {
-            "conv": tuple(layer.conv_states[0] for layer in layers),
-            "ssm": tuple(layer.recurrent_states[0] for layer in layers),
-        }
-        return out.last_hidden_state, new_memory
-
-    def _step(self, emb: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
-        """One step per row through Mamba's blocks, the cache as plain tensors.
-
-        The same operations as ``MambaModel`` stepping with its cache: per block, RMSNorm, the
-        input projection split into x and the gate z, the depthwise convolution over the last
-        ``conv_kernel`` x's and SiLU, the input-dependent dt, B, C, one step of the
-        discretised scan (state * exp(dt A) + dt B x), the readout C.state + D x gated by
-        SiLU(z), the output projection and the residual; then the final RMSNorm.
-        """
-        h = emb[:, 0]  # (B, d_model)
+    def _blocks(self, h: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+        """Mamba's residual blocks and final norm on (B, T, d_model), from the memory."""
         convs, ssms = [], []
         for i, block in enumerate(self.mamba.layers):
-            mix = block.mixer
             u = F.rms_norm(h, (self.d_model,), block.norm.weight, block.norm.variance_epsilon)
-            xs, z = F.linear(u, mix.in_proj.weight).chunk(2, dim=-1)  # (B, d_inner) each
-            conv = torch.cat([memory["conv"][i][:, :, 1:], xs[:, :, None]], dim=-1)  # (B, di, K)
-            xs = F.silu((conv * mix.conv1d.weight[:, 0]).sum(-1) + mix.conv1d.bias)
-            dt, bmat, cmat = F.linear(xs, mix.x_proj.weight).split(
-                [mix.time_step_rank, self.state_size, self.state_size], dim=-1
-            )
-            dt = F.softplus(F.linear(dt, mix.dt_proj.weight, mix.dt_proj.bias))  # (B, d_inner)
-            decay = torch.exp(dt[:, :, None] * -torch.exp(mix.A_log))  # (B, d_inner, N)
-            ssm = memory["ssm"][i] * decay + (dt * xs)[:, :, None] * bmat[:, None, :]
-            y = (ssm @ cmat[:, :, None])[:, :, 0] + xs * mix.D  # (B, d_inner)
-            h = h + F.linear(y * F.silu(z), mix.out_proj.weight)
+            y, conv, ssm = self._mix(block.mixer, u, memory["conv"][i], memory["ssm"][i])
+            h = h + y
             convs.append(conv)
             ssms.append(ssm)
         norm = self.mamba.norm_f
         out = F.rms_norm(h, (self.d_model,), norm.weight, norm.variance_epsilon)
-        return out[:, None], {"conv": tuple(convs), "ssm": tuple(ssms)}
+        return out, {"conv": tuple(convs), "ssm": tuple(ssms)}
+
+    def _mix(
+        self, mix: nn.Module, u: Tensor, conv: Tensor, ssm: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One ``MambaMixer`` on (B, T, d_model) from its conv window and scan state.
+
+        The operations of ``MambaMixer``: the input projection split into x and the gate z,
+        the depthwise convolution over the window and SiLU, the input-dependent dt, B, C, the
+        discretised scan (state * exp(dt A) + dt B x), the readout C.state + D x gated by
+        SiLU(z), the output projection. Unlike transformers' pure-torch scan, it starts from
+        the given state (so a sequence can continue a memory), and it unbinds the steps
+        instead of indexing them, whose backward zero-fills the whole (B, d_inner, T, N)
+        tensor at every step: O(T^2).
+        """
+        t = u.shape[1]
+        xs, z = F.linear(u, mix.in_proj.weight).chunk(2, dim=-1)  # (B, T, d_inner) each
+        window = torch.cat([conv, xs.transpose(1, 2)], dim=-1)  # (B, d_inner, K + T)
+        xs = F.conv1d(window, mix.conv1d.weight, mix.conv1d.bias, groups=self.d_inner)
+        xs = F.silu(xs[..., -t:].transpose(1, 2))  # (B, T, d_inner): the T newest outputs
+        dt, bmat, cmat = F.linear(xs, mix.x_proj.weight).split(
+            [mix.time_step_rank, self.state_size, self.state_size], dim=-1
+        )
+        dt = F.softplus(F.linear(dt, mix.dt_proj.weight, mix.dt_proj.bias))  # (B, T, d_inner)
+        decay = torch.exp(dt[..., None] * -torch.exp(mix.A_log))  # (B, T, d_inner, N)
+        drive = (dt * xs)[..., None] * bmat[:, :, None, :]  # (B, T, d_inner, N)
+        states = []
+        for a, d in zip(decay.unbind(1), drive.unbind(1), strict=True):
+            ssm = ssm * a + d  # (B, d_inner, N)
+            states.append(ssm)
+        y = (torch.stack(states, dim=1) @ cmat[..., None])[..., 0] + xs * mix.D  # (B, T, di)
+        y = F.linear(y * F.silu(z), mix.out_proj.weight)  # (B, T, d_model)
+        return y, window[..., -self.conv_kernel :], ssm

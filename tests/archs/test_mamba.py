@@ -1,4 +1,4 @@
-"""Mamba core: its step path is MambaModel's cached step, its budget matches, its log is quiet.
+"""Mamba core: it computes MambaModel's function, its budget matches, its log is quiet.
 
 The interface contract (stepping = whole sequence, causality, resets, gradients) is checked
 for every core, mamba included, in ``test_archs.py``.
@@ -40,18 +40,45 @@ def hf_cache_holding(core: MambaCore, memory, emb: torch.Tensor) -> DynamicCache
     return cache
 
 
+def test_sequence_is_mamba_model_with_its_cache():
+    """Whole sequences give MambaModel's output, final cache and gradients."""
+    core = make()
+    x = torch.randn(B, 9, D, generator=torch.Generator().manual_seed(1))
+    results = []
+    for ours in (True, False):
+        core.zero_grad()
+        if ours:
+            out, mem = core(x, core.initial_memory(B))
+            cache = leaves(mem)
+        else:
+            hf = DynamicCache(config=core.config)
+            out = core.mamba(inputs_embeds=core.embed(x), cache=hf, use_cache=True)
+            out = out.last_hidden_state
+            cache = [layer.conv_states[0] for layer in hf.layers]
+            cache += [layer.recurrent_states[0] for layer in hf.layers]
+        (out.square().sum() + sum(c.square().sum() for c in cache)).backward()
+        grads = [p.grad.clone() for p in core.parameters() if p.requires_grad]
+        results.append((out, cache, grads))
+    (out, cache, grads), (ref_out, ref_cache, ref_grads) = results
+    torch.testing.assert_close(out, ref_out, atol=1e-6, rtol=1e-5)
+    for a, b in zip(cache, ref_cache, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert all(g.abs().max() > 0 for g in grads)
+
+
 def test_step_is_mamba_model_cached_step():
-    """The acting path gives MambaModel's output and cache, also after a reset of some rows."""
+    """Acting steps give MambaModel's cached step, also after a reset of some rows."""
     core = make()
     x = torch.randn(B, 6, D, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         _, mem = core(x[:, :5], core.initial_memory(B))
         mem = core.reset_memory(mem, torch.tensor([True, False, False]))
-        emb = core.embed(x[:, 5:6])  # (B, 1, d_model)
         cache = hf_cache_holding(core, mem, core.embed(x[:, :5]))
-        ref = core.mamba(inputs_embeds=emb, cache=cache, use_cache=True).last_hidden_state
-        out, new = core._step(emb, mem)
-    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
+        ref = core.mamba(inputs_embeds=core.embed(x[:, 5:]), cache=cache, use_cache=True)
+        out, new = core(x[:, 5:], mem)
+    torch.testing.assert_close(out, ref.last_hidden_state, atol=1e-6, rtol=1e-5)
     ref_leaves = [layer.conv_states[0] for layer in cache.layers]
     ref_leaves += [layer.recurrent_states[0] for layer in cache.layers]
     for a, b in zip(leaves(new), ref_leaves, strict=True):
@@ -59,23 +86,18 @@ def test_step_is_mamba_model_cached_step():
     assert not torch.equal(new["ssm"][0], mem["ssm"][0])  # the step moved the state
 
 
-def test_step_gradients_equal_sequence_gradients():
-    """Backpropagating through a step gives the gradients of MambaModel's whole sequence."""
+def test_a_sequence_continues_a_memory():
+    """T > 1 from a carried memory (which transformers' own scan would drop) = one sequence."""
     core = make()
-    x = torch.randn(B, 7, D, generator=torch.Generator().manual_seed(2))
-    grads = []
-    for split in (False, True):
-        core.zero_grad()
-        if split:
-            _, mem = core(x[:, :6], core.initial_memory(B))
-            last, _ = core(x[:, 6:], mem)  # (B, 1, d_model) by the step path
-        else:
-            last = core(x, core.initial_memory(B))[0][:, -1:]
-        last.square().sum().backward()
-        grads.append([p.grad.clone() for p in core.parameters() if p.requires_grad])
-    for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-    assert all(g.abs().max() > 0 for g in grads[0])
+    x = torch.randn(B, 10, D, generator=torch.Generator().manual_seed(2))
+    full, mem_full = core(x, core.initial_memory(B))
+    _, mem = core(x[:, :4], core.initial_memory(B))
+    rest, mem_rest = core(x[:, 4:], mem)
+    torch.testing.assert_close(rest, full[:, 4:], atol=1e-6, rtol=0)
+    for a, b in zip(leaves(mem_rest), leaves(mem_full), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    fresh = core(x[:, 4:], core.initial_memory(B))[0]
+    assert (fresh - rest).abs().max() > 1e-3  # the carried memory mattered
 
 
 def test_stepping_a_study_episode_matches_the_full_forward():
