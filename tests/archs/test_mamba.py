@@ -7,16 +7,21 @@ for every core, mamba included, in ``test_archs.py``.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from transformers import DynamicCache
 
 from mesalab.archs import Learner, MambaCore, matched_widths
 from mesalab.archs import mamba as mamba_module
 from mesalab.archs.budget import count_learner, default_budget
+from mesalab.studies.config import memory_flag, validate
 from mesalab.studies.run import CONFIG_DIR
+from mesalab.studies.sweep import dedupe_jobs
 
 D, B = 5, 3
 
@@ -190,3 +195,24 @@ BAD = [
 def test_bad_values_fail_at_construction(kwargs, field, value):
     with pytest.raises(ValueError, match=f"^{field}={value!r} is not allowed"):
         MambaCore(D, **kwargs)
+
+
+STUDIES = sorted(p.stem for p in Path(CONFIG_DIR, "study").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_every_study_sweep_takes_mamba_by_config(study):
+    """A study's sweep runs mamba by an override of its arch axis, memory on and off."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        swap = [f"study={study}", "hydra.sweeper.params.arch=mamba"]
+        params = compose("config", overrides=swap, return_hydra_config=True).hydra.sweeper.params
+        assert params.arch == "mamba"
+        tasks = [[f"task={t}"] for t in str(params.task).split(",")] if "task" in params else [[]]
+        for task in tasks:  # the study's own task where it does not sweep tasks
+            cfg = compose("config", overrides=[f"study={study}", *task, "arch=mamba"])
+            validate(cfg)
+            family = instantiate(cfg.task.family)
+            core = instantiate(cfg.arch.core)(input_dim=family.input_dim, memory=memory_flag(cfg))
+            assert isinstance(core, MambaCore) and core.memory is memory_flag(cfg)
+    jobs = [["arch=mamba", f"condition.memory={m}"] for m in ("true", "false")]
+    assert dedupe_jobs(jobs) == jobs  # mamba has memory to switch: both runs are kept
