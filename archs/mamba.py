@@ -94,10 +94,9 @@ class MambaCore(Core):
             state_size=state_size,
             expand=expand,
             conv_kernel=conv_kernel,
-            hidden_act="silu",  # the step path below hard-codes it
-            use_bias=False,
+            hidden_act="silu",  # _mix hard-codes it
+            use_bias=False,  # no projection biases (Mamba's default), as _mix assumes
             use_conv_bias=True,
-            use_mambapy=False,  # an optional package; its absence would change nothing but speed
             bos_token_id=None,
             eos_token_id=None,
             pad_token_id=None,
