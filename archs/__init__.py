@@ -3,6 +3,7 @@
 from mesalab.archs.base import Core, Learner, LearnerOutput, Memory, select_memory
 from mesalab.archs.budget import default_budget, matched_widths, width_for_budget
 from mesalab.archs.feedforward import FFNCore
+from mesalab.archs.mamba import MambaCore
 from mesalab.archs.recurrent import GRUCore, LSTMCore
 from mesalab.archs.slot_memory import SlotCore
 from mesalab.archs.transformer import TransformerCore
@@ -14,6 +15,7 @@ __all__ = [
     "LSTMCore",
     "Learner",
     "LearnerOutput",
+    "MambaCore",
     "Memory",
     "SlotCore",
     "TransformerCore",

@@ -7,8 +7,10 @@ with a key-value cache) is set beside ``torch.nn.TransformerEncoder`` of the sam
 GELU, learned positions, causal mask), which has no cache and so re-reads the whole context at
 every acting step: quadratic attention. Our transformer's acting step (plain tensor operations on
 GPT-2's weights) is also set beside the same model acting through ``GPT2Model``'s own cached
-forward, the path it replaced. The machine is shared, so every figure is the best of
-several repeats (the least disturbed).
+forward, the path it replaced; likewise our Mamba (plain tensor operations on MambaModel's
+weights) beside ``MambaModel``'s own forward, transformers' pure-torch path: whole sequences,
+and cached steps with the cache object carried as the memory, as in generation. The machine
+is shared, so every figure is the best of several repeats (the least disturbed).
 
     python benchmarks/archs_throughput.py --threads 1
 """
@@ -20,8 +22,9 @@ import time
 
 import torch
 from torch import Tensor, nn
+from transformers import DynamicCache
 
-from mesalab.archs import Learner, TransformerCore, matched_widths
+from mesalab.archs import Learner, MambaCore, TransformerCore, matched_widths
 from mesalab.archs.base import Core, Memory
 from mesalab.archs.budget import config_cores
 
@@ -71,6 +74,20 @@ class GPT2StepCore(TransformerCore):
         """``GPT2Model`` for any T, one step included."""
         positions = self._positions(memory["pos"], x.shape[1])
         return self._gpt_forward(self.embed(x), positions, memory)
+
+
+class MambaModelStepCore(MambaCore):
+    """Peer: the same Mamba through ``MambaModel``'s own forward, its cache object kept."""
+
+    def initial_memory(self, batch_size: int, device: torch.device | str = "cpu") -> Memory:
+        """No cache yet: ``MambaModel`` allocates one at the first step."""
+        return None
+
+    def forward(self, x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+        """``MambaModel`` for any T, with its own cache (updated in place) as the memory."""
+        cache = DynamicCache(config=self.config) if memory is None else memory
+        out = self.mamba(inputs_embeds=self.embed(x), cache=cache, use_cache=True)
+        return out.last_hidden_state, cache
 
 
 def time_training(learner: Learner, b: int, t: int, d: int, repeats: int) -> float:
@@ -130,6 +147,9 @@ def main() -> None:
     learners["torch encoder (peer)"] = Learner(TorchEncoderCore(d, **tkw), args.num_actions)
     learners["GPT2Model step (peer)"] = Learner(GPT2StepCore(d, **tkw), args.num_actions)
     learners["GPT2Model step (peer)"].load_state_dict(learners["transformer"].state_dict())
+    mkw = widths["mamba"]
+    learners["MambaModel step (peer)"] = Learner(MambaModelStepCore(d, **mkw), args.num_actions)
+    learners["MambaModel step (peer)"].load_state_dict(learners["mamba"].state_dict())
     for name, learner in learners.items():
         train = time_training(learner, b, t, d, args.repeats)
         act, steps = time_acting(learner, b, t, d, args.repeats)
@@ -141,7 +161,7 @@ def main() -> None:
           f"| act ms @ step 10 | act ms @ step {t} | step {t} / step 10 |")  # fmt: skip
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, (params, train, act, s10, s100) in rows.items():
-        kw = widths.get(name, tkw)
+        kw = widths.get(name, mkw if name.startswith("Mamba") else tkw)
         width = ", ".join(f"{k}={v}" for k, v in kw.items() if k != "max_context")
         print(f"| {name} | {width} | {params:,} | {train:,.0f} | {act:,.0f} | {s10 * 1e3:.2f} "
               f"| {s100 * 1e3:.2f} | {s100 / s10:.2f} |")  # fmt: skip
@@ -153,12 +173,17 @@ def main() -> None:
         ours = rows[name]
         print(f"| {name} | {ours[1] / peer[1]:.2f} | {ours[2] / peer[2]:.2f} "
               f"| {peer[3] / ours[3]:.2f} | {peer[4] / ours[4]:.2f} |")  # fmt: skip
-    hf, ours = rows["GPT2Model step (peer)"], rows["transformer"]
-    print(f"\n| acting speed ratio to GPT2Model's cached step (>1: ours faster) | act "
+    print(f"\n| speed ratio to the library's own forward (>1: ours faster) | train | act "
           f"| act @ step 10 | act @ step {t} |")  # fmt: skip
-    print("|---|---:|---:|---:|")
-    print(f"| transformer | {ours[2] / hf[2]:.2f} | {hf[3] / ours[3]:.2f} "
-          f"| {hf[4] / ours[4]:.2f} |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for name, peer_name in (("transformer", "GPT2Model"), ("mamba", "MambaModel")):
+        ours, hf = rows[name], rows[f"{peer_name} step (peer)"]
+        print(f"| {name} vs {peer_name} | {ours[1] / hf[1]:.2f} | {ours[2] / hf[2]:.2f} "
+              f"| {hf[3] / ours[3]:.2f} | {hf[4] / ours[4]:.2f} |")  # fmt: skip
+    lstm = rows["lstm"]
+    print("\n| train speed ratio to the LSTM (>1: faster than the LSTM) |   |\n|---|---:|")
+    for name in widths:
+        print(f"| {name} | {rows[name][1] / lstm[1]:.2f} |")
 
 
 if __name__ == "__main__":

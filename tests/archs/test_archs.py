@@ -13,6 +13,7 @@ from mesalab.archs import (
     GRUCore,
     Learner,
     LSTMCore,
+    MambaCore,
     SlotCore,
     TransformerCore,
     matched_widths,
@@ -34,16 +35,18 @@ CORES = {
     "transformer_eager": lambda memory: TransformerCore(
         D, d_model=8, num_heads=2, max_context=32, attn_implementation="eager", memory=memory
     ),
+    "mamba": lambda memory: MambaCore(D, d_model=8, num_layers=2, state_size=4, memory=memory),
 }
 CASES = [(name, mem) for name in CORES for mem in (True, False) if not (name == "ffn" and mem)]
 IDS = [f"{name}-mem{'on' if mem else 'off'}" for name, mem in CASES]
 # Parameters that provably get a zero gradient without memory: the recurrent weights multiply
 # the zero initial state; attention over the single slot just written has weight 1 whatever
-# the query and key.
+# the query and key; the decay of a zero scan state is multiplied by zero.
 DEAD_WITHOUT_MEMORY = {
     "lstm": ("core.rnn.weight_hh",),
     "gru": ("core.rnn.weight_hh",),
     "slot": ("core.query.", "core.key."),
+    "mamba": tuple(f"core.mamba.layers.{i}.mixer.A_log" for i in range(2)),
 }
 
 

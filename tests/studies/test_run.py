@@ -135,7 +135,7 @@ def test_bad_values_fail_before_training_naming_the_field(make_cfg, tmp_path, ov
 
 def test_unknown_arch_fails_at_composition(make_cfg) -> None:
     with pytest.raises(Exception, match="arch"):
-        make_cfg("arch=mamba")
+        make_cfg("arch=no_such_arch")
 
 
 def _cli(tmp_path: Path, *extra: str) -> list[str]:
