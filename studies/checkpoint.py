@@ -86,10 +86,19 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def _refused_global(err: Exception) -> str:
-    """The line of torch's weights-only error that names the object it refused."""
-    lines = [ln.strip() for ln in str(err).splitlines() if "Unsupported" in ln]
-    return (lines[0] if lines else str(err).splitlines()[0])[:300]
+def _reason(err: Exception) -> str:
+    """torch's own reason in one line, without its advice to load with ``weights_only=False``."""
+    lines = [ln.strip() for ln in str(err).splitlines()]
+    why = [ln.split("error:", 1)[1].strip() for ln in lines if ln.startswith("WeightsUnpickler")]
+    text = why[0] if why else (lines[0] if lines else "")
+    return f"{type(err).__name__}: {text.split('. Please use', 1)[0]}"[:300]
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} is unreadable (truncated or corrupt: {_reason(err)}); "
+        "start the run afresh with force=true"
+    )
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -104,21 +113,17 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     try:
         ck = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):
+        # torch names the global it refused ("Unsupported global: GLOBAL os.system"); any other
+        # failure of its unpickler (an unknown opcode in garbage bytes) is plain corruption
+        if "Unsupported global" in str(err):
             raise CheckpointError(
-                f"checkpoint {path} is unreadable (corrupt): {str(err).splitlines()[0]}"
+                f"checkpoint {path} refused: it holds pickled Python objects, which mesalab "
+                f"checkpoints never do, and unpickling them could run code from the file "
+                f"({_reason(err)}). Nothing in it was executed."
             ) from None
-        raise CheckpointError(
-            f"checkpoint {path} refused: it holds pickled Python objects, which mesalab "
-            f"checkpoints never do, and unpickling them could run code from the file "
-            f"({_refused_global(err)}). Nothing in it was executed."
-        ) from None
+        raise _unreadable(path, err) from None
     except Exception as err:  # torch raises RuntimeError, OSError, EOFError, KeyError, ...
-        first = (str(err).splitlines() or [""])[0][:200]
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable (truncated or corrupt: "
-            f"{type(err).__name__}: {first}); start the run afresh with force=true"
-        ) from None
+        raise _unreadable(path, err) from None
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(ck, dict) or k not in ck]
     if missing:
         raise CheckpointError(
