@@ -266,4 +266,6 @@ def check_config(cfg: DictConfig) -> None:
         group, key = path.split(".")
         check_target(resolved[group].get(key), path)
     validate(cfg)
+    if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
+        fail("device", cfg.device, "auto or cpu on this machine (no CUDA device is available)")
     check_build(cfg)
