@@ -67,20 +67,35 @@ def _changes_results(path: str) -> bool:
     return path.split(".", 1)[0] not in RESULT_FREE
 
 
-def check_resume(saved: dict[str, Any], current: dict[str, Any], path: Path) -> list[str]:
-    """Refuse a resume whose config changes results; return notes on keys that may differ."""
+def check_resume(
+    saved: dict[str, Any], current: dict[str, Any], path: Path, action: str = "resume=true"
+) -> list[str]:
+    """Refuse ``action`` if the config changes results; return notes on keys that may differ."""
     diffs = config_differences(saved, current)
     bad = [d for d in diffs if _changes_results(d[0])]
     if bad:
         lines = "\n".join(f"  {k}: checkpoint {a!r}, now {b!r}" for k, a, b in bad)
         raise ResumeMismatch(
-            f"resume=true refused: checkpoint {path} was trained with a different config "
+            f"{action} refused: checkpoint {path} was trained with a different config "
             f"({len(bad)} key(s) that change results differ):\n{lines}\n"
-            "To train this config afresh over it, add force=true (the checkpoint is replaced); "
-            "to keep it, give the new run its own directory "
+            "To train this config afresh over it, add force=true (the run's outputs are "
+            "replaced); to keep it, give the new run its own directory "
             "(hydra.run.dir=<dir>, or another out_root=<dir>)."
         )
     return [f"{k}: checkpoint {a!r}, now {b!r}" for k, a, b in diffs]
+
+
+def check_finished(run_dir: Path, resolved: dict[str, Any]) -> None:
+    """Before skipping a finished run, make sure it is this config's run (else refuse).
+
+    A key outside the run name (``training.optimizer.lr``, say) changes results but not the
+    directory: without this, the old run's results would be taken for the new config's.
+    """
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        log.warning("finished run without a checkpoint: cannot compare its config: %s", run_dir)
+        return
+    check_resume(load_checkpoint(path)["config"], resolved, path, "skipping the finished run")
 
 
 def resume_from(

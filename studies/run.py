@@ -44,7 +44,7 @@ from mesalab.studies.evaluate import (
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
-from mesalab.studies.resume import resume_from
+from mesalab.studies.resume import check_finished, resume_from
 from mesalab.studies.validation import check_config
 from mesalab.studies.wandb_logger import NullLogger, WandbLogger
 from mesalab.tasks.distributions import stream_generator
@@ -139,6 +139,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     check_config(cfg)  # every value, key and checkpoint-independent size, before anything runs
     run_dir = Path(run_dir)
     if is_finished(run_dir) and not cfg.force:
+        check_finished(run_dir, OmegaConf.to_container(cfg, resolve=True))  # same config?
         log.info("already finished, skipping: %s (force=true reruns it)", run_dir)
         return None
     device = resolve_device(cfg.device)

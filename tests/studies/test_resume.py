@@ -161,3 +161,15 @@ def test_sigterm_under_a_sweep_exits_143_and_the_sweep_resumes(tmp_path: Path) -
     assert len(done) == 2
     for path in done:
         assert json.loads(path.read_text())["train"]["env_steps"] == updates * 8 * 12
+
+
+def test_a_finished_run_is_skipped_only_for_its_own_config(make_cfg, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run(make_cfg(*BASE), run_dir)
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    assert run(make_cfg(*BASE, "progress=true"), run_dir) is None  # bookkeeping only: skipped
+    # the learning rate is not in the run name: the directory is the same, the run is not
+    with pytest.raises(ResumeMismatch, match="^skipping the finished run refused") as err:
+        run(make_cfg(*BASE, "training.optimizer.lr=0.001"), run_dir)
+    assert "training.optimizer.lr: checkpoint 0.01, now 0.001" in str(err.value)
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
