@@ -25,7 +25,6 @@ import torch
 
 from mesalab.analysis import harlow, position, regression, sequence, two_step, volatility
 from mesalab.analysis.metrics import evaluate_references, rollout_stats
-from mesalab.studies.errors import CheckpointError
 from mesalab.studies.evaluate import heldout_tasks
 from mesalab.studies.learner_policy import LearnerPolicy
 from mesalab.studies.load import LoadedRun, load_run
@@ -141,11 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"run_dir={str(args.run_dir)!r}: no checkpoint.pt there")
     if args.tasks < 2:
         parser.error(f"--tasks={args.tasks} is not allowed: --tasks must be an int >= 2")
-    try:
-        result = analyze_run(args.run_dir, args.tasks, args.out)
-    except CheckpointError as err:  # unreadable, or pickled objects that are never loaded
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    result = analyze_run(args.run_dir, args.tasks, args.out)
     out = args.out or args.run_dir
     print(
         f"{result['analysis']} analysis of {result['task']} / {result['arch']} / "

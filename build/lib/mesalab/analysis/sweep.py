@@ -127,25 +127,6 @@ def read_run(path: Path) -> Run | None:
     return Run(path.name, path, metrics, [str(o) for o in overrides], config)
 
 
-def skip_reason(path: Path) -> str:
-    """Why :func:`read_run` skips a run directory: metrics.json missing, unreadable, incomplete."""
-    file = path / "metrics.json"
-    if not file.exists():
-        return "missing: no metrics.json (the run has not finished, or never started)"
-    try:
-        metrics = json.loads(file.read_text())
-    except OSError as err:
-        return f"unreadable: metrics.json: {err.strerror or err}"
-    except ValueError as err:
-        return f"unreadable: metrics.json is not valid JSON ({err})"
-    if not isinstance(metrics, dict):
-        return f"unreadable: metrics.json holds a {type(metrics).__name__}, not an object"
-    lacks = [k for k in REQUIRED if k not in metrics]
-    ev = metrics.get("eval")
-    lacks += [f"eval.{k}" for k in EVAL_REQUIRED if isinstance(ev, dict) and k not in ev]
-    return f"incomplete: metrics.json lacks {', '.join(lacks) or 'nothing (read again)'}"
-
-
 def run_dirs(sweep_dir: Path, exclude: Path | None = None) -> list[Path]:
     """Run directories of a sweep (or the directory itself when it is one run)."""
     if (sweep_dir / "metrics.json").exists():

@@ -58,9 +58,6 @@ class Core(nn.Module, ABC):
 
     out_dim: int
     memory: bool
-    #: the most steps since a memory reset the core can hold (None: no limit); a run checks it
-    #: against the task's length before training
-    max_context: int | None = None
 
     @abstractmethod
     def initial_memory(self, batch_size: int, device: torch.device | str = "cpu") -> Memory:

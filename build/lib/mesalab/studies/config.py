@@ -12,7 +12,6 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from mesalab.studies.errors import ConfigError
 from mesalab.tasks.distributions import MODES
 
 
@@ -131,7 +130,7 @@ def register_resolvers() -> None:
 
 
 def _fail(field_name: str, value: object, allowed: str) -> None:
-    raise ConfigError(f"{field_name}={value!r} is not allowed: {field_name} must be {allowed}")
+    raise ValueError(f"{field_name}={value!r} is not allowed: {field_name} must be {allowed}")
 
 
 def validate(cfg: DictConfig) -> None:

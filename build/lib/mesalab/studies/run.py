@@ -26,14 +26,14 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mesalab.studies.checkpoint import atomic_write, code_version, save_checkpoint
+from mesalab.studies.checkpoint import atomic_write, code_version, load_checkpoint, save_checkpoint
 from mesalab.studies.config import (
     distribution_tag,
     memory_flag,
     register_configs,
     register_resolvers,
+    validate,
 )
-from mesalab.studies.errors import Interrupted, clean_exit, signal_name
 from mesalab.studies.evaluate import (
     curve_of,
     evaluate_learner,
@@ -44,8 +44,6 @@ from mesalab.studies.evaluate import (
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
-from mesalab.studies.resume import resume_from
-from mesalab.studies.validation import check_config
 from mesalab.studies.wandb_logger import NullLogger, WandbLogger
 from mesalab.tasks.distributions import stream_generator
 
@@ -91,7 +89,6 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
-        self.signum = 0
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> StopRequest:
@@ -103,7 +100,7 @@ class StopRequest:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested, self.signum = True, signum
+        self.requested = True
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
@@ -136,7 +133,7 @@ def make_logger(cfg: DictConfig, run_dir: Path, memory: bool) -> NullLogger:
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     """Train, freeze, evaluate and write the run directory; returns metrics (None if skipped)."""
-    check_config(cfg)  # every value, key and checkpoint-independent size, before anything runs
+    validate(cfg)
     run_dir = Path(run_dir)
     if is_finished(run_dir) and not cfg.force:
         log.info("already finished, skipping: %s (force=true reruns it)", run_dir)
@@ -167,9 +164,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
             "code_version": code_version(),
         }
 
-    if cfg.resume and not cfg.force:  # force=true starts afresh over any checkpoint
-        gens = {"env": env_gen, "policy": pol_gen}
-        state = resume_from(ckpt_path, resolved, learner, optimizer, gens, device)
+    if cfg.resume and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path, device)
+        learner.load_state_dict(ck["learner"])
+        if optimizer and ck["optimizer"]:
+            optimizer.load_state_dict(ck["optimizer"])
+        state = LoopState(**ck["loop"])
+        env_gen.set_state(ck["rng"]["env"])
+        pol_gen.set_state(ck["rng"]["policy"])
+        log.info("resumed from update %d", state.update)
 
     logger = make_logger(cfg, run_dir, memory)
     # The emergence curve uses its own, smaller held-out set (seed stream of seed + 1).
@@ -238,11 +241,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
     bar.close()
     if stop.requested:
         logger.finish()
-        raise Interrupted(
-            stop.signum,
-            f"interrupted by {signal_name(stop.signum)} at update {state.update}, checkpoint "
-            f"saved at {ckpt_path}; resume with resume=true",
-        )
+        raise SystemExit(f"interrupted at update {state.update}; resume with resume=true")
 
     save_checkpoint(ckpt_path, payload(final=True))
     e = cfg.eval
@@ -320,8 +319,7 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (console script ``mesalab-run``)."""
     t0 = time.time()
-    with clean_exit():  # bad config/checkpoint: message + status 2; signal: 128 + signum
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    run(cfg, Path(HydraConfig.get().runtime.output_dir))
     log.info("done in %.1f s", time.time() - t0)
 
 

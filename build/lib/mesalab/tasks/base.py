@@ -134,11 +134,6 @@ class TaskFamily(ABC):
     obs_dim: int = 0
     feedback_dim: int = 1
 
-    @property
-    def num_episodes(self) -> int:
-        """Episodes within one task of ``num_trials`` trials (memory is kept across them)."""
-        return 1
-
     # --- the functional core -------------------------------------------------------------
     @abstractmethod
     def sample_latent(self, n: int, generator: torch.Generator, prior: str = "train") -> object:
