@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from mesalab.analysis.family_analysis import analysis_for
+from mesalab.studies.errors import CheckpointError
 from mesalab.studies.evaluate import heldout_tasks
 from mesalab.studies.load import LoadedRun, load_run
 from mesalab.studies.policy.learner_policy import LearnerPolicy
@@ -132,7 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"run_dir={str(args.run_dir)!r}: no checkpoint.pt there")
     if args.tasks < 2:
         parser.error(f"--tasks={args.tasks} is not allowed: --tasks must be an int >= 2")
-    result = analyze_run(args.run_dir, args.tasks, args.out)
+    try:
+        result = analyze_run(args.run_dir, args.tasks, args.out)
+    except CheckpointError as err:  # unreadable, or pickled objects that are never loaded
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     out = args.out or args.run_dir
     print(
         f"{result['analysis']} analysis of {result['task']} / {result['arch']} / "

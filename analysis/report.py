@@ -6,7 +6,8 @@
 
 Writes into ``--out`` (default ``<sweep dir>/report``): ``report.md``, ``report.html`` (the
 same content; images referenced relatively), ``figures/*.png`` and ``runs.csv`` (one row per
-run). Unfinished runs (no or incomplete ``metrics.json``) are skipped and counted.
+run). Runs without a complete ``metrics.json`` are skipped, each named with its reason
+(missing, unreadable or incomplete) on stderr and in the report.
 ``--wandb-report`` also saves the W&B report of the same comparison (see
 ``mesalab.analysis.wandb_report``); without a W&B login it says so and the local report stands
 alone.
@@ -36,6 +37,7 @@ from mesalab.analysis.sweep import (
     load_sweep,
     portable_path,
     reference_names,
+    skip_reason,
     write_csv,
 )
 from mesalab.studies.version import code_state, describe
@@ -165,6 +167,9 @@ def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Pat
             "instead (column `interval`). References ran on the same tasks as the learner.",
         ),
     ]
+    if skipped:
+        reasons = "; ".join(f"`{p.name}`: {skip_reason(p)}" for p in skipped)
+        blocks.append(("p", f"Skipped runs: {reasons}."))
     summary, table = verdict_table(groups)
     blocks += [
         ("h", 2, "Necessary and sufficient conditions"),
@@ -304,11 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"sweep_dir={str(args.sweep_dir)!r} is not a directory")
     out = args.out or args.sweep_dir / "report"
     runs, skipped = load_sweep(args.sweep_dir, exclude=out.resolve())
-    if skipped:
-        print(
-            f"warning: skipped {len(skipped)} unfinished run(s) (no complete metrics.json)",
-            file=sys.stderr,
-        )
+    for path in skipped:
+        print(f"warning: skipped run {path.name}: {skip_reason(path)}", file=sys.stderr)
     if not runs:
         print(f"error: no finished runs in {args.sweep_dir}", file=sys.stderr)
         return 1

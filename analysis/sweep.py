@@ -23,7 +23,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from mesalab.studies.conditions import arch_has_memory, signal_condition
-from mesalab.studies.record import RunRecord, Summary, read_record
+from mesalab.studies.record import RunRecord, Summary, read_record, record_problem
 
 #: the condition columns of a group, in table order
 CONDITION = ("task", "arch", "training", "memory", "distribution")
@@ -144,6 +144,11 @@ def read_run(path: Path) -> Run | None:
     overrides = _load_yaml(path / ".hydra" / "overrides.yaml") or []
     config = _load_yaml(path / ".hydra" / "config.yaml") or {}
     return Run(path.name, path, record, [str(o) for o in overrides], config)
+
+
+def skip_reason(path: Path) -> str:
+    """Why :func:`read_run` skips a run directory: metrics.json missing, unreadable, incomplete."""
+    return record_problem(path) or "read again: metrics.json is readable now"
 
 
 def run_dirs(sweep_dir: Path, exclude: Path | None = None) -> list[Path]:

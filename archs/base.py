@@ -41,6 +41,9 @@ class Core(nn.Module, ABC):
 
     out_dim: int
     memory: bool  # the memory switch this core was built with (condition 1)
+    #: the most steps since a memory reset the core can hold (None: no limit); a run checks it
+    #: against the task's length before training
+    max_context: int | None = None
     #: whether the architecture has any memory to switch on (False: the no-memory control)
     has_memory: ClassVar[bool] = True
     #: a second keyword searched after the width to close the remaining parameter gap, or None

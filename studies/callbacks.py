@@ -140,6 +140,7 @@ class StopOnSignal(Callback):
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum = 0  # the signal that came (the run exits with 128 + it)
         self._old: dict[int, Any] = {}
 
     def on_start(self, run: Run) -> None:
@@ -151,12 +152,13 @@ class StopOnSignal(Callback):
                 pass
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
+        self.requested, self.signum = True, signum
 
     def on_update(self, run: Run, state: LoopState, metrics: dict[str, float]) -> bool:
         """Checkpoint and stop once a signal came."""
         if self.requested:
             save_checkpoint(run.checkpoint_path, run.payload(final=False))
+            run.stop_signal = self.signum
             return False
         return True
 

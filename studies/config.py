@@ -14,8 +14,8 @@ from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from mesalab.studies.conditions import arch_has_memory, signal_class
+from mesalab.studies.errors import ConfigError
 from mesalab.tasks.distributions import MODES
-from mesalab.tasks.tree import check
 
 
 @dataclass
@@ -134,12 +134,15 @@ def register_resolvers() -> None:
 
 def _memory_tag(memory: bool | None, core_target: str) -> str:
     """``on``/``off``: the memory condition, ``None`` meaning the core class's own."""
-    has = get_class(core_target).has_memory
+    try:
+        has = get_class(core_target).has_memory
+    except (ImportError, ValueError, TypeError, AttributeError):
+        return "unknown"  # a bad arch.core._target_ is named by validation, not in a run name
     return "on" if (has if memory is None else memory) else "off"
 
 
 def _fail(field_name: str, value: object, allowed: str) -> None:
-    check(False, field_name, value, allowed)
+    raise ConfigError(f"{field_name}={value!r} is not allowed: {field_name} must be {allowed}")
 
 
 def validate(cfg: DictConfig) -> None:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from mesalab.archs.base import Learner
 from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.config import memory_flag
+from mesalab.studies.errors import CheckpointError
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.distributions import TaskDistribution
 
@@ -45,6 +46,10 @@ def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> LoadedR
     ck = load_checkpoint(Path(run_dir) / "checkpoint.pt", device)
     cfg = OmegaConf.create(ck["config"])
     family, dist, learner = build_objects(cfg, device)
-    learner.load_state_dict(ck["learner"])
+    try:
+        learner.load_state_dict(ck["learner"])
+    except RuntimeError as err:  # weights that do not match the config stored beside them
+        first = (str(err).splitlines() or [""])[0]
+        raise CheckpointError(f"checkpoint {run_dir}/checkpoint.pt: {first}") from None
     learner.eval().requires_grad_(False)
     return LoadedRun(cfg, family, dist, learner, ck)

@@ -150,6 +150,47 @@ def read_record(path: Path) -> RunRecord | None:
         return None
 
 
+def record_problem(path: Path) -> str | None:
+    """Why ``path`` (a run directory or its metrics.json) holds no readable record, or None.
+
+    The reason starts with ``missing``, ``unreadable`` (not JSON, or not this schema) or
+    ``incomplete`` (required fields absent, named with their dotted paths).
+    """
+    path = Path(path)
+    file = path / "metrics.json" if path.is_dir() else path
+    if not file.exists():
+        return "missing: no metrics.json (the run has not finished, or never started)"
+    try:
+        data = json.loads(file.read_text())
+    except OSError as err:
+        return f"unreadable: metrics.json: {err.strerror or err}"
+    except ValueError as err:
+        return f"unreadable: metrics.json is not valid JSON ({err})"
+    if not isinstance(data, dict):
+        return f"unreadable: metrics.json holds a {type(data).__name__}, not an object"
+    lacks = missing_fields(RunRecord, data)
+    if lacks:
+        return f"incomplete: metrics.json lacks {', '.join(lacks)}"
+    try:
+        RunRecord.from_dict(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        return f"unreadable: metrics.json does not fit the run record ({err})"
+    return None
+
+
+def missing_fields(cls: type, data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the required fields of dataclass ``cls`` that ``data`` lacks."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if f.name not in data:
+            out += [prefix + f.name] if required else []
+        elif dataclasses.is_dataclass(hints[f.name]) and isinstance(data[f.name], dict):
+            out += missing_fields(hints[f.name], data[f.name], f"{prefix}{f.name}.")
+    return out
+
+
 def to_dict(obj: Any) -> Any:
     """Dataclasses to plain JSON values, recursively, keys in field order."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -22,25 +22,28 @@ import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mesalab.studies.callbacks import Callback, default_callbacks
-from mesalab.studies.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from mesalab.studies.checkpoint import atomic_write, save_checkpoint
 from mesalab.studies.config import (
     distribution_tag,
     memory_flag,
     register_configs,
     register_resolvers,
-    validate,
 )
+from mesalab.studies.errors import Interrupted, clean_exit, signal_name
 from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, summary_scalars
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
 from mesalab.studies.progress import SKIPPED
 from mesalab.studies.record import RunRecord, Train, read_record
+from mesalab.studies.resume import check_finished, resume_from
+from mesalab.studies.validation import check_config
 from mesalab.studies.version import code_state
 from mesalab.studies.wandb_logger import NullLogger, WandbLogger
 from mesalab.tasks.distributions import stream_generator, stream_seed
@@ -99,7 +102,7 @@ class Run:
     def __init__(
         self, cfg: DictConfig, run_dir: Path, callbacks: list[Callback] | None = None
     ) -> None:
-        validate(cfg)
+        check_config(cfg)  # every key and value, before anything is built
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.device = resolve_device(cfg.device)
         if cfg.threads:
@@ -118,6 +121,7 @@ class Run:
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         self.state = LoopState()
         self.stopped = False  # a callback asked training to stop
+        self.stop_signal = 0  # the signal that asked it (StopOnSignal), 0 for none
         self.updates = tcfg.updates if self.signal.updates_weights else 0
         self.callbacks = default_callbacks() if callbacks is None else callbacks
         self.logger: NullLogger = NullLogger()
@@ -136,15 +140,12 @@ class Run:
         }
 
     def resume(self) -> None:
-        """Continue from ``checkpoint.pt`` (weights, optimizer, loop state, generators)."""
-        ck = load_checkpoint(self.checkpoint_path, self.device)
-        self.learner.load_state_dict(ck["learner"])
-        if self.optimizer and ck["optimizer"]:
-            self.optimizer.load_state_dict(ck["optimizer"])
-        self.state = LoopState(**ck["loop"])
-        self.env_gen.set_state(ck["rng"]["env"])
-        self.policy_gen.set_state(ck["rng"]["policy"])
-        log.info("resumed from update %d", self.state.update)
+        """Continue from ``checkpoint.pt`` (weights, optimizer, loop state, generators) after
+        checking that it was written by this run's config (``mesalab.studies.resume``)."""
+        gens = {"env": self.env_gen, "policy": self.policy_gen}
+        self.state = resume_from(
+            self.checkpoint_path, self._resolved, self.learner, self.optimizer, gens, self.device
+        )
 
     def _on_update(self, state: LoopState, metrics: dict[str, float]) -> bool:
         """Every callback, in order; training stops if any says so."""
@@ -155,7 +156,7 @@ class Run:
         return go
 
     def train(self) -> LoopState:
-        """The training step; a stop request ends it with a checkpoint and ``SystemExit``."""
+        """The training step; a stop request ends it with a checkpoint and ``Interrupted``."""
         tcfg = self.cfg.training
         for cb in self.callbacks:
             cb.on_start(self)
@@ -183,7 +184,12 @@ class Run:
         self._end(finish_logger=False)
         if self.stopped:
             self.logger.finish()
-            raise SystemExit(f"interrupted at update {self.state.update}; resume with resume=true")
+            by = f" by {signal_name(self.stop_signal)}" if self.stop_signal else ""
+            raise Interrupted(
+                self.stop_signal,
+                f"interrupted{by} at update {self.state.update}, checkpoint saved at "
+                f"{self.checkpoint_path}; resume with resume=true",
+            )
         save_checkpoint(self.checkpoint_path, self.payload(final=True))
         return self.state
 
@@ -263,7 +269,7 @@ class Run:
 
     def execute(self) -> RunRecord:
         """Every step, resuming first when asked and a checkpoint exists."""
-        if self.cfg.resume and self.checkpoint_path.exists():
+        if self.cfg.resume and not self.cfg.force:  # force=true starts afresh over any checkpoint
             self.resume()
         self.logger = make_logger(self.cfg, self.run_dir, self.memory)
         self.train()
@@ -280,8 +286,9 @@ class Run:
 
 def run(cfg: DictConfig, run_dir: Path) -> RunRecord | None:
     """Train, freeze, evaluate and write the run directory; its record (None if skipped)."""
-    validate(cfg)
+    check_config(cfg)  # every key and value, before anything runs
     if is_finished(Path(run_dir)) and not cfg.force:
+        check_finished(Path(run_dir), OmegaConf.to_container(cfg, resolve=True))  # same config?
         log.info("already finished, skipping: %s (force=true reruns it)", run_dir)
         return None
     return Run(cfg, run_dir).execute()
@@ -295,7 +302,10 @@ register_resolvers()
 def main(cfg: DictConfig) -> str:
     """Hydra entry point (console script ``mesalab-run``); "skipped" or "finished" for sweeps."""
     t0 = time.time()
-    record = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    hc = HydraConfig.get()
+    # bad config/checkpoint: message + status 2 (in a sweep: a failed run); signal: 128 + signum
+    with clean_exit(config_errors=hc.mode != RunMode.MULTIRUN):
+        record = run(cfg, Path(hc.runtime.output_dir))
     log.info("done in %.1f s", time.time() - t0)
     return SKIPPED if record is None else "finished"
 

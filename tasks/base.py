@@ -86,6 +86,11 @@ class TaskFamily(ABC):
     #: outcome of every action at every trial can then be computed ahead (one pass per action)
     action_free_dynamics: ClassVar[bool] = False
 
+    @property
+    def num_episodes(self) -> int:
+        """Episodes within one task of ``num_trials`` trials (memory is kept across them)."""
+        return 1
+
     # --- the functional core -------------------------------------------------------------
     @abstractmethod
     def sample_latent(self, n: int, generator: torch.Generator, prior: str = "train") -> object:

@@ -8,6 +8,7 @@ import pytest
 
 from mesalab.studies.callbacks import Callback, Checkpointing, Emergence, default_callbacks
 from mesalab.studies.checkpoint import load_checkpoint
+from mesalab.studies.errors import Interrupted
 from mesalab.studies.loop import LoopState
 from mesalab.studies.run import Run
 from tests.studies.conftest import TINY
@@ -39,7 +40,7 @@ def test_callbacks_do_not_move_results(make_cfg, tmp_path: Path) -> None:
 def test_a_callback_stops_training_with_a_checkpoint(make_cfg, tmp_path: Path) -> None:
     stop = StopAt(2)
     run = Run(make_cfg(*TINY), tmp_path, callbacks=[stop, Checkpointing()])
-    with pytest.raises(SystemExit, match="interrupted at update 2"):
+    with pytest.raises(Interrupted, match="interrupted at update 2"):
         run.execute()
     assert stop.seen == [1, 2] and stop.ended and run.state.update == 2
     assert not (tmp_path / "metrics.json").exists()  # an interrupted run is not finished
@@ -49,7 +50,7 @@ def test_the_checkpoint_callback_saves_on_schedule(make_cfg, tmp_path: Path) -> 
     run = Run(
         make_cfg(*TINY, "checkpoint_every=2"), tmp_path, callbacks=[StopAt(2), Checkpointing()]
     )
-    with pytest.raises(SystemExit):
+    with pytest.raises(Interrupted):
         run.execute()
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
     assert ck["loop"]["update"] == 2 and not ck["final"]

@@ -154,7 +154,7 @@ def test_a_real_sweep_shows_progress_and_names_its_failed_run(tmp_path: Path) ->
     assert done.returncode != 0, out[-3000:]
     assert "progress: 2/2 runs done (1 finished, 1 failed, 0 skipped)" in out, out[-3000:]
     failed_dir = tmp_path / "sweeps" / "progress" / "dependent_bandit_lstm_rl_mem-on_related_s0"
-    assert f"FAILED {failed_dir}: InstantiationException:" in out
+    assert f"FAILED {failed_dir}: ConfigError:" in out  # refused before training
     assert "num_arms=3 is not allowed" in out and "1 of 2 runs failed" in out
     records = read_records(tmp_path / "sweeps" / "progress" / ".progress")
     assert sorted(r.status for r in records) == ["failed", "finished"]

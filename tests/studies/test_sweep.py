@@ -7,9 +7,10 @@ import itertools
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from mesalab.studies.config import memory_flag, validate
+from mesalab.studies.config import memory_flag
 from mesalab.studies.run import CONFIG_DIR
 from mesalab.studies.sweep import canonical_job, dedupe_jobs
+from mesalab.studies.validation import check_config
 
 
 def test_training_none_keeps_only_related() -> None:
@@ -92,7 +93,7 @@ def test_study_jobs_compose_and_validate() -> None:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         for job in sorted(jobs):
             cfg = compose(config_name="config", overrides=["study=three_conditions", *job])
-            validate(cfg)
+            check_config(cfg)  # every check a run makes before training
             key = (cfg.task.name, cfg.arch.name)
             if key not in built:  # instantiating each task x arch once is enough
                 family = instantiate(cfg.task.family)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hydra.utils import instantiate
 
-from mesalab.studies.config import validate
 from mesalab.studies.sweep import canonical_job
+from mesalab.studies.validation import check_config
 from tests.studies.test_sweep import _sweep_jobs
 
 
@@ -39,7 +39,7 @@ def test_grid(study: str, ks: int, archs: int, seeds: int, make_cfg) -> None:
     picks = [picks[0], picks[-2], picks[-1]] if len(picks) > 2 else picks
     for job in picks:
         cfg = make_cfg(f"study={study}", *job)
-        validate(cfg)
+        check_config(cfg)
         family = instantiate(cfg.task.family)
         assert family.supports_discrete_posterior and family.prior_observer() is not None
     if study == "task_diversity_regression":
