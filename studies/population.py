@@ -1,0 +1,260 @@
+"""Population training: P members of one architecture trained as one batched computation.
+
+Each member has its own weights (a row of the stacked weights), optimizer state (Adam is
+elementwise, so one Adam over the stacked weights is P Adams; tested), gradient-norm clipping,
+random streams and data side (distribution mode, pool size, prior, seed); shapes are shared.
+The learning-rate schedule is a function of the update index and the shared training config,
+so it is the same for every member. A member whose loss is not finite stops alone: its weights
+and optimizer state stay those before that update, its error is kept, the others go on.
+
+Random streams (``streams``):
+
+- ``member`` (default): every random number a member sees comes from its own generators:
+  its tasks and the policy's uniforms are drawn per member once per update, the environment's
+  noise per member and step. A member's results do not depend on which other members share its
+  population (tested), and a population of one is the solo run (``studies.loop.train_step``
+  is exactly that).
+- ``shared``: the environment and policy noise of all rows comes from member 0's generators
+  (tasks are still drawn per member). Fewer small operations per step; results then depend on
+  the population's composition and order, which the caller must record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mesalab.archs.base import LearnerOutput, check
+from mesalab.archs.population import PopulationLearner
+from mesalab.studies.action_heads import ActionHead, DiscreteHead, action_head
+from mesalab.studies.signals import Signal
+from mesalab.tasks.base import StepOut, TaskFamily, concat_batch, tree_map
+from mesalab.tasks.distributions import TaskDistribution
+from mesalab.tasks.inputs import build_inputs
+from mesalab.tasks.rollout import Trajectory
+
+STREAM_MODES = ("member", "shared")
+
+
+@dataclass
+class Member:
+    """One member's data side and random streams (its weights are a row of the population)."""
+
+    distribution: TaskDistribution
+    env_gen: torch.Generator
+    policy_gen: torch.Generator
+
+
+def groups(members: list[Member], streams: str) -> list[tuple[int, int]]:
+    """Member ranges [lo, hi) that share one environment and policy generator."""
+    check(streams in STREAM_MODES, "streams", streams, f"one of {list(STREAM_MODES)}")
+    if streams == "member":
+        return [(i, i + 1) for i in range(len(members))]
+    # shared: runs of members that agree on trialwise redraws (a redraw resets the state)
+    spans, lo = [], 0
+    for i in range(1, len(members) + 1):
+        if (
+            i == len(members)
+            or members[i].distribution.trialwise != members[lo].distribution.trialwise
+        ):
+            spans.append((lo, i))
+            lo = i
+    return spans
+
+
+def categorical_from_uniform(logits: Tensor, u: Tensor) -> Tensor:
+    """Inverse-CDF draw per row from (N, A) logits with one uniform (N, 1) per row."""
+    probs = torch.softmax(logits.float(), dim=-1)  # (N, A)
+    return (probs.cumsum(-1) < u).sum(-1).clamp_max(probs.shape[-1] - 1)
+
+
+def _cat_out(outs: list[StepOut]) -> StepOut:
+    if len(outs) == 1:
+        return outs[0]
+    merged = concat_batch(outs)
+    merged.info = {k: torch.cat([o.info[k] for o in outs]) for k in outs[0].info}
+    return merged
+
+
+def population_rollout(
+    pop: PopulationLearner,
+    family: TaskFamily,
+    members: list[Member],
+    batch_size: int,
+    explore: bool,
+    streams: str = "member",
+) -> Trajectory:
+    """One episode per row for P x B rows (member-major), every field (P*B, T, ...)."""
+    b, p, nt = batch_size, len(members), family.num_trials
+    spans = groups(members, streams)
+    rows = [slice(lo * b, hi * b) for lo, hi in spans]
+    gens = [(members[lo].env_gen, members[lo].policy_gen) for lo, _ in spans]
+    # Tasks per member from its own stream, once per update.
+    latents = [m.distribution.sample(b, m.env_gen) for m in members]
+    glat = [concat_batch(latents[lo:hi]) for lo, hi in spans]
+    states = [family.reset(lat, g) for lat, (g, _) in zip(glat, gens, strict=True)]
+    latent = concat_batch(glat) if len(glat) > 1 else glat[0]
+    head: ActionHead = action_head(family)
+    deterministic = family.kind == "prediction" and not explore
+    uniforms = None
+    if isinstance(head, DiscreteHead):  # the policy's uniforms for the episode, per stream
+        uniforms = torch.cat(
+            [
+                torch.rand(nt, (hi - lo) * b, 1, generator=pg, device=pg.device)  # (T, rows, 1)
+                for (lo, hi), (_, pg) in zip(spans, gens, strict=True)
+            ],
+            dim=1,
+        )
+    memory = pop.initial_memory(b)
+    prepared = pop.prepare()
+    prev_action = prev_feedback = None
+    rec: dict[str, list[Tensor]] = {k: [] for k in Trajectory.__dataclass_fields__ if k != "info"}
+    infos: dict[str, list[Tensor]] = {}
+    for step in range(nt):
+        if step > 0 and any(members[lo].distribution.trialwise for lo, _ in spans):
+            for g, (lo, hi) in enumerate(spans):
+                if members[lo].distribution.trialwise:
+                    eg = gens[g][0]
+                    glat[g] = concat_batch(
+                        [members[i].distribution.sample(b, eg) for i in range(lo, hi)]
+                    )
+                    states[g] = family.reset(glat[g], eg, t=states[g].t)
+            latent = concat_batch(glat) if len(glat) > 1 else glat[0]
+        state = concat_batch(states) if len(states) > 1 else states[0]
+        obs = family.observe(latent, state)
+        inputs = build_inputs(family, obs, prev_action, prev_feedback, state.t)  # (P*B, D)
+        oracle = family.oracle_action(latent, state)
+        out, memory = pop(inputs.reshape(p, b, 1, -1), memory, prepared)  # (P, B, 1, ...)
+        step_out = LearnerOutput(**{k: v.flatten(0, 1)[:, 0] for k, v in vars(out).items()})
+        if uniforms is not None and not deterministic:
+            action = categorical_from_uniform(step_out.logits, uniforms[step])
+        else:
+            action = torch.cat(
+                [
+                    head.act(_rows(step_out, r), pg, deterministic)
+                    for r, (_, pg) in zip(rows, gens, strict=True)
+                ]
+            )
+        stepped = [
+            family.step(glat[g], states[g], action[r], gens[g][0]) for g, r in enumerate(rows)
+        ]
+        states = [s for s, _ in stepped]
+        res = _cat_out([o for _, o in stepped])
+        for k, v in (
+            ("inputs", inputs),
+            ("actions", action),
+            ("rewards", res.reward),
+            ("expected_rewards", res.expected_reward),
+            ("optimal_expected_rewards", res.optimal_expected_reward),
+            ("oracle_actions", oracle),
+            ("feedback", res.feedback),
+        ):
+            rec[k].append(v)
+        for k, v in res.info.items():
+            infos.setdefault(k, []).append(v)
+        prev_action, prev_feedback = action, res.feedback
+    stacked = {k: torch.stack(v, dim=1) for k, v in rec.items()}
+    return Trajectory(**stacked, info={k: torch.stack(v, dim=1) for k, v in infos.items()})
+
+
+def _rows(out: LearnerOutput, r: slice) -> LearnerOutput:
+    return LearnerOutput(**{k: v[r] for k, v in vars(out).items()})
+
+
+def by_member(traj: Trajectory, p: int) -> Trajectory:
+    """(P*B, T, ...) fields -> (P, B, T, ...)."""
+    split = tree_map(lambda x: x.reshape(p, -1, *x.shape[1:]), traj)
+    split.info = {k: v.reshape(p, -1, *v.shape[1:]) for k, v in traj.info.items()}
+    return split
+
+
+def clip_per_member(grads: list[Tensor], max_norm: float) -> Tensor:
+    """Scale each member's gradients (rows of (P, ...) tensors) to norm <= max_norm; (P,) norms.
+
+    The same rule as ``torch.nn.utils.clip_grad_norm_``, per member: the total 2-norm over all
+    of the member's gradients, scaled by min(1, max_norm / (norm + 1e-6)).
+    """
+    p = grads[0].shape[0]
+    norms = torch.stack([g.reshape(p, -1).norm(dim=1) for g in grads])  # (K, P)
+    total = norms.norm(dim=0)  # (P,)
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.reshape(p, *([1] * (g.dim() - 1))))
+    return total
+
+
+@dataclass
+class StepResult:
+    """One population update: per-member metrics (P,) and which losses were finite."""
+
+    traj: Trajectory
+    metrics: dict[str, Tensor]
+    finite: Tensor  # (P,) bool
+
+
+def population_step(
+    pop: PopulationLearner,
+    optimizer: torch.optim.Optimizer,
+    signal: Signal,
+    family: TaskFamily,
+    members: list[Member],
+    batch_size: int,
+    progress: float,
+    grad_clip: float | None,
+    alive: Tensor | None = None,
+    streams: str = "member",
+) -> StepResult:
+    """One update for every member: a batch of episodes each, P losses, one optimizer step.
+
+    Members not ``alive`` (and members whose loss is not finite) keep their weights and
+    optimizer state; when none is left, no step is taken.
+    """
+    p = pop.size
+    with torch.no_grad():
+        traj = population_rollout(pop, family, members, batch_size, signal.explores, streams)
+    inputs = traj.inputs.reshape(p, batch_size, *traj.inputs.shape[1:])  # (P, B, T, D)
+    out, _ = pop(inputs, pop.initial_memory(batch_size))
+    losses, metrics = signal.population_loss(out, by_member(traj, p), action_head(family), progress)
+    finite = torch.isfinite(losses.detach())
+    ok = finite if alive is None else finite & alive
+    metrics["losses/total"] = losses.detach()
+    metrics["train/mean_reward"] = traj.rewards.reshape(p, -1).mean(1)
+    metrics["train/mean_regret"] = traj.regret.sum(1).reshape(p, -1).mean(1)
+    if not bool(ok.any()):
+        return StepResult(traj, metrics, finite)
+    optimizer.zero_grad(set_to_none=True)
+    torch.where(ok, losses, torch.zeros_like(losses)).sum().backward()
+    grads = pop.grads()
+    frozen = ~ok
+    if bool(frozen.any()):
+        for g in grads:
+            g[frozen] = 0.0
+    if grad_clip:
+        metrics["train/grad_norm"] = clip_per_member(grads, grad_clip)
+    kept = _snapshot(pop, optimizer, frozen) if bool(frozen.any()) else None
+    optimizer.step()
+    if kept is not None:
+        _restore(kept, frozen)
+    return StepResult(traj, metrics, finite)
+
+
+def _snapshot(pop: PopulationLearner, opt: torch.optim.Optimizer, rows: Tensor) -> list[Any]:
+    """Copies of the given members' weights and per-member optimizer state."""
+    kept = []
+    for leaf in pop.leaves():
+        tensors = [leaf] + [
+            v
+            for v in opt.state.get(leaf, {}).values()
+            if isinstance(v, Tensor) and v.dim() and v.shape[0] == pop.size
+        ]
+        kept += [(t, t.detach()[rows].clone()) for t in tensors]
+    return kept
+
+
+def _restore(kept: list[Any], rows: Tensor) -> None:
+    with torch.no_grad():
+        for t, old in kept:
+            t[rows] = old
