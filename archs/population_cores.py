@@ -123,8 +123,10 @@ class PopulationLSTM(PopulationCore):
             return self._cell(xp, None)[0], memory
         h, c = memory
         outs = []
-        for step in range(t):
-            gates = torch.baddbmm(xp[:, :, step], h, w["w_hh"])  # (P, B, 4H)
+        # unbind, not xp[:, :, t]: one backward for all steps instead of a zero-filled
+        # (P, B, T, 4H) gradient per step
+        for x_t in xp.unbind(dim=2):
+            gates = torch.baddbmm(x_t, h, w["w_hh"])  # (P, B, 4H)
             h, c = self._cell(gates, c)
             outs.append(h)
         return torch.stack(outs, dim=2), (h, c)  # (P, B, T, H)
@@ -165,9 +167,9 @@ class PopulationGRU(PopulationCore):
             return self._cell(xp, w["b_hh"][:, None, None, :], None), memory
         h = memory
         outs = []
-        for step in range(t):
+        for x_t in xp.unbind(dim=2):  # one backward for all steps (see PopulationLSTM)
             hp = torch.baddbmm(w["b_hh"][:, None, :], h, w["w_hh"])  # (P, B, 3H)
-            h = self._cell(xp[:, :, step], hp, h)
+            h = self._cell(x_t, hp, h)
             outs.append(h)
         return torch.stack(outs, dim=2), h  # (P, B, T, H)
 
