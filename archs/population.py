@@ -49,6 +49,7 @@ class PopulationLearner:
             leaves if leaves is not None else [p for p in params.values() if p.requires_grad]
         )
         self._views = leaves is not None
+        self._rows: dict[int, list[Tensor]] = {}
 
     @classmethod
     def stack(cls, learners: list[Learner]) -> PopulationLearner:
@@ -73,8 +74,42 @@ class PopulationLearner:
         return cls(learner, {n: p[None] for n, p in learner.named_parameters()}, leaves)
 
     def leaves(self) -> list[Tensor]:
-        """The trainable tensors an optimizer over the population holds."""
+        """The trainable tensors of the population, each with leading P (or the solo's own)."""
         return list(self._leaves)
+
+    def member_parameters(self, i: int) -> list[Tensor]:
+        """Member i's trainable weights as leaf tensors sharing storage with its rows.
+
+        One optimizer per member over these updates the population in place. A member's
+        optimizer then works on tensors of its own shapes, exactly as its solo run's does:
+        an optimizer over the stacked weights would be elementwise too, but CPU kernels
+        compute a tensor's last partial vector chunk in scalar code (no FMA), so its bits
+        would depend on where a member's row falls, i.e. on P.
+        """
+        check(0 <= i < self.size, "member", i, f"in [0, {self.size})")
+        if self._views:
+            return list(self._leaves)
+        if i not in self._rows:
+            self._rows[i] = [leaf.detach()[i].requires_grad_() for leaf in self._leaves]
+        return self._rows[i]
+
+    def scale_grads(self, coef: Tensor) -> None:
+        """Multiply member i's gradients by ``coef[i]``, (P,), out of place.
+
+        Out of place because two leaves may hold one gradient's storage (the two LSTM biases
+        are summed, and through views both keep the same gradient): in place would scale twice.
+        """
+        for leaf in self._leaves:
+            if leaf.grad is not None:
+                c = coef if self._views else coef.reshape(self.size, *[1] * (leaf.dim() - 1))
+                leaf.grad = leaf.grad * (c[0] if self._views else c)
+
+    def attach_grads(self, i: int) -> None:
+        """Point member i's leaves' ``grad`` at its rows of the stacked gradients."""
+        if self._views:
+            return
+        for row, leaf in zip(self.member_parameters(i), self._leaves, strict=True):
+            row.grad = None if leaf.grad is None else leaf.grad[i]
 
     def grads(self) -> list[Tensor]:
         """Their gradients, each with leading P (views: writes change the gradients)."""

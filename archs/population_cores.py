@@ -100,7 +100,7 @@ class PopulationLSTM(PopulationCore):
         w_ih = self.param(params, "rnn.weight_ih_l0") * scale[:, None]  # (P, 4H, D)
         w_hh = self.param(params, "rnn.weight_hh_l0") * scale[:, None]  # (P, 4H, H)
         bias = (self.param(params, "rnn.bias_ih_l0") + self.param(params, "rnn.bias_hh_l0")) * scale
-        return {"w_ih": w_ih.transpose(1, 2), "w_hh": w_hh.transpose(1, 2), "b": bias}
+        return {"w_ih": w_ih.mT.contiguous(), "w_hh": w_hh.mT.contiguous(), "b": bias}
 
     def initial_memory(self, p: int, b: int, device: torch.device | str) -> Memory:
         """Zero hidden and cell state, each (P, B, H)."""

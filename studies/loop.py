@@ -62,7 +62,7 @@ def train_step(
         member = Member(distribution, env_gen, policy_gen)
         pop = PopulationLearner.view(learner)
         res = population_step(
-            pop, optimizer, signal, family, [member], batch_size, progress, grad_clip
+            pop, [optimizer], signal, family, [member], batch_size, progress, grad_clip
         )
         if not bool(res.finite[0]):
             loss = float(res.metrics["losses/total"][0])
@@ -162,7 +162,7 @@ class PopulationState:
 
 def train_population(
     pop: PopulationLearner,
-    optimizer: torch.optim.Optimizer,
+    optimizers: list[torch.optim.Optimizer],
     signal: Signal,
     family: TaskFamily,
     members: list[Member],
@@ -184,18 +184,19 @@ def train_population(
     state = state or PopulationState([LoopState() for _ in range(p)], [None] * p)
     if not signal.updates_weights:
         return state
-    for group in optimizer.param_groups:
+    groups = [g for opt in optimizers for g in opt.param_groups]
+    for group in groups:
         group.setdefault("initial_lr", group["lr"])
     device = pop.leaves()[0].device
     while state.update < updates and any(state.alive):
         t0 = time.perf_counter()
         frac = 1.0 - (1.0 - lr_final_fraction) * state.update / max(updates, 1)
-        for group in optimizer.param_groups:
+        for group in groups:
             group["lr"] = group["initial_lr"] * frac
         alive = torch.tensor(state.alive, device=device)
         res = population_step(
             pop,
-            optimizer,
+            optimizers,
             signal,
             family,
             members,
@@ -224,7 +225,7 @@ def train_population(
             st.wall_s += dt
             m = {k: float(v[i]) if isinstance(v, list) else float(v) for k, v in columns.items()}
             m["charts/steps_per_s"] = steps * p / dt
-            m["train/lr"] = optimizer.param_groups[0]["lr"]
+            m["train/lr"] = optimizers[i].param_groups[0]["lr"]
             per_member.append(m)
         state.update += 1
         if on_update is not None and on_update(state, per_member) is False:

@@ -1,11 +1,16 @@
 """Population training: P members of one architecture trained as one batched computation.
 
-Each member has its own weights (a row of the stacked weights), optimizer state (Adam is
-elementwise, so one Adam over the stacked weights is P Adams; tested), gradient-norm clipping,
-random streams and data side (distribution mode, pool size, prior, seed); shapes are shared.
-The learning-rate schedule is a function of the update index and the shared training config,
-so it is the same for every member. A member whose loss is not finite stops alone: its weights
-and optimizer state stay those before that update, its error is kept, the others go on.
+Each member has its own weights (a row of the stacked weights), its own optimizer (over
+``PopulationLearner.member_parameters(i)``, which share storage with its rows), gradient-norm
+clipping, learning-rate schedule, random streams and data side (distribution mode, pool size,
+prior, seed); shapes are shared. A member whose loss is not finite stops alone: it is not
+stepped again (weights and optimizer state stay those before that update), its error is
+kept, the others go on.
+
+The forward and backward run on the stacked weights; per member, they give the solo run's
+bits on the CPU when the batch size is a multiple of 32 (elementwise kernels compute the
+last partial vector chunk of a tensor in scalar code; with B a multiple of 32 no member's
+block is ever in one).
 
 Random streams (``streams``):
 
@@ -22,7 +27,6 @@ Random streams (``streams``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -171,18 +175,19 @@ def by_member(traj: Trajectory, p: int) -> Trajectory:
     return split
 
 
-def clip_per_member(grads: list[Tensor], max_norm: float) -> Tensor:
-    """Scale each member's gradients (rows of (P, ...) tensors) to norm <= max_norm; (P,) norms.
+def clip_per_member(pop: PopulationLearner, max_norm: float) -> Tensor:
+    """Scale each member's gradients to total norm <= ``max_norm``; the (P,) norms before.
 
-    The same rule as ``torch.nn.utils.clip_grad_norm_``, per member: the total 2-norm over all
-    of the member's gradients, scaled by min(1, max_norm / (norm + 1e-6)).
+    The rule of ``torch.nn.utils.clip_grad_norm_``, per member: the 2-norm over all of the
+    member's gradients, scaled by min(1, max_norm / (norm + 1e-6)).
     """
-    p = grads[0].shape[0]
-    norms = torch.stack([g.reshape(p, -1).norm(dim=1) for g in grads])  # (K, P)
-    total = norms.norm(dim=0)  # (P,)
-    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.reshape(p, *([1] * (g.dim() - 1))))
+    grads = pop.grads()
+    p = pop.size
+    # Reductions along contiguous rows only: a member's norm is then computed the same way
+    # whatever P (a reduction across rows, over dim 0, sums in another order).
+    norms = torch.stack([g.reshape(p, -1).norm(dim=1) for g in grads], dim=1)  # (P, K)
+    total = norms.norm(dim=1)  # (P,)
+    pop.scale_grads((max_norm / (total + 1e-6)).clamp(max=1.0))
     return total
 
 
@@ -197,7 +202,7 @@ class StepResult:
 
 def population_step(
     pop: PopulationLearner,
-    optimizer: torch.optim.Optimizer,
+    optimizers: list[torch.optim.Optimizer],
     signal: Signal,
     family: TaskFamily,
     members: list[Member],
@@ -207,12 +212,13 @@ def population_step(
     alive: Tensor | None = None,
     streams: str = "member",
 ) -> StepResult:
-    """One update for every member: a batch of episodes each, P losses, one optimizer step.
+    """One update for every member: a batch of episodes each, P losses, one step per member.
 
-    Members not ``alive`` (and members whose loss is not finite) keep their weights and
-    optimizer state; when none is left, no step is taken.
+    ``optimizers[i]`` holds ``pop.member_parameters(i)``. Members not ``alive`` (and members
+    whose loss is not finite) are not stepped: their weights and optimizer state stay put.
     """
     p = pop.size
+    check(len(optimizers) == p, "optimizers", len(optimizers), f"{p}, one per member")
     with torch.no_grad():
         traj = population_rollout(pop, family, members, batch_size, signal.explores, streams)
     inputs = traj.inputs.reshape(p, batch_size, *traj.inputs.shape[1:])  # (P, B, T, D)
@@ -223,38 +229,19 @@ def population_step(
     metrics["losses/total"] = losses.detach()
     metrics["train/mean_reward"] = traj.rewards.reshape(p, -1).mean(1)
     metrics["train/mean_regret"] = traj.regret.sum(1).reshape(p, -1).mean(1)
-    if not bool(ok.any()):
+    stepped = ok.tolist()
+    if not any(stepped):
         return StepResult(traj, metrics, finite)
-    optimizer.zero_grad(set_to_none=True)
-    torch.where(ok, losses, torch.zeros_like(losses)).sum().backward()
-    grads = pop.grads()
-    frozen = ~ok
-    if bool(frozen.any()):
-        for g in grads:
-            g[frozen] = 0.0
-    if grad_clip:
-        metrics["train/grad_norm"] = clip_per_member(grads, grad_clip)
-    kept = _snapshot(pop, optimizer, frozen) if bool(frozen.any()) else None
-    optimizer.step()
-    if kept is not None:
-        _restore(kept, frozen)
-    return StepResult(traj, metrics, finite)
-
-
-def _snapshot(pop: PopulationLearner, opt: torch.optim.Optimizer, rows: Tensor) -> list[Any]:
-    """Copies of the given members' weights and per-member optimizer state."""
-    kept = []
     for leaf in pop.leaves():
-        tensors = [leaf] + [
-            v
-            for v in opt.state.get(leaf, {}).values()
-            if isinstance(v, Tensor) and v.dim() and v.shape[0] == pop.size
-        ]
-        kept += [(t, t.detach()[rows].clone()) for t in tensors]
-    return kept
-
-
-def _restore(kept: list[Any], rows: Tensor) -> None:
-    with torch.no_grad():
-        for t, old in kept:
-            t[rows] = old
+        leaf.grad = None
+    torch.where(ok, losses, torch.zeros_like(losses)).sum().backward()
+    if not all(stepped):  # zero the stopped members' rows (a NaN only ever stays in its row)
+        for g in pop.grads():
+            g[~ok] = 0.0
+    if grad_clip:
+        metrics["train/grad_norm"] = clip_per_member(pop, grad_clip)
+    for i, opt in enumerate(optimizers):
+        if stepped[i]:
+            pop.attach_grads(i)
+            opt.step()
+    return StepResult(traj, metrics, finite)
