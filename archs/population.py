@@ -16,10 +16,31 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mesalab.archs.base import Learner, LearnerOutput, Memory, check
-from mesalab.archs.population_cores import POPULATION_CORES, Params, PopulationCore, pop_linear
+from mesalab.archs.base import Core, Learner, LearnerOutput, Memory, check
+from mesalab.archs.feedforward import FFNCore
+from mesalab.archs.population_attention import PopulationSlot, PopulationTransformer
+from mesalab.archs.population_cores import (
+    Params,
+    PopulationCore,
+    PopulationFFN,
+    PopulationGRU,
+    PopulationLSTM,
+    pop_linear,
+)
+from mesalab.archs.recurrent import GRUCore, LSTMCore
+from mesalab.archs.slot_memory import SlotCore
+from mesalab.archs.transformer import TransformerCore
 
 HEADS = ("policy_head", "value_head", "mean_head")
+
+#: the population computation of each solo core class (a core without one trains alone)
+POPULATION_CORES: dict[type[Core], type[PopulationCore]] = {
+    FFNCore: PopulationFFN,
+    LSTMCore: PopulationLSTM,
+    GRUCore: PopulationGRU,
+    SlotCore: PopulationSlot,
+    TransformerCore: PopulationTransformer,
+}
 
 
 def supports(learner: Learner) -> bool:

@@ -19,8 +19,6 @@ import torch
 from torch import Tensor
 
 from mesalab.archs.base import Core, Memory
-from mesalab.archs.feedforward import FFNCore
-from mesalab.archs.recurrent import GRUCore, LSTMCore
 
 Params = dict[str, Tensor]  # parameter name (as in the solo module) -> (P, ...) tensor
 
@@ -172,11 +170,3 @@ class PopulationGRU(PopulationCore):
             h = self._cell(x_t, hp, h)
             outs.append(h)
         return torch.stack(outs, dim=2), h  # (P, B, T, H)
-
-
-#: the population computation of each solo core class (extended by population_attention)
-POPULATION_CORES: dict[type[Core], type[PopulationCore]] = {
-    FFNCore: PopulationFFN,
-    LSTMCore: PopulationLSTM,
-    GRUCore: PopulationGRU,
-}

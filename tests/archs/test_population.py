@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from mesalab.archs import FFNCore, GRUCore, Learner, LSTMCore
+from mesalab.archs import FFNCore, GRUCore, Learner, LSTMCore, SlotCore, TransformerCore
 from mesalab.archs.population import PopulationLearner, supports
 from tests.conftest import DEVICES
 
@@ -17,6 +17,10 @@ CORES: dict[str, Callable[[bool], object]] = {
     "lstm": lambda mem: LSTMCore(D, hidden_size=12, memory=mem),
     "gru": lambda mem: GRUCore(D, hidden_size=10, memory=mem),
     "ffn": lambda mem: FFNCore(D, hidden_size=9, num_layers=2),
+    "slot": lambda mem: SlotCore(D, num_slots=4, num_heads=2, width=8, slot_dim=6, memory=mem),
+    "transformer": lambda mem: TransformerCore(
+        D, d_model=8, num_layers=2, num_heads=2, max_context=16, d_inner=12, memory=mem
+    ),
 }
 CASES = [(n, m) for n in CORES for m in ((True, False) if n != "ffn" else (False,))]
 
@@ -58,7 +62,10 @@ def test_acting_step_by_step_matches_the_whole_sequence(name: str, memory: bool)
     torch.testing.assert_close(torch.cat(steps, dim=2), whole.logits.detach())
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru"])
+MEMORY_CORES = ["lstm", "gru", "slot", "transformer"]
+
+
+@pytest.mark.parametrize("name", MEMORY_CORES)
 def test_memory_off_sees_the_current_step_only(name: str) -> None:
     pop = PopulationLearner.stack(members(name, False, 2))
     x = torch.randn(2, 3, 5, D)
@@ -70,14 +77,15 @@ def test_memory_off_sees_the_current_step_only(name: str) -> None:
     assert not torch.equal(a.features[:, :, 3], b.features[:, :, 3])
 
 
-def test_memory_on_carries_history() -> None:
-    pop = PopulationLearner.stack(members("lstm", True, 2))
+@pytest.mark.parametrize("name", MEMORY_CORES)
+def test_memory_on_carries_history(name: str) -> None:
+    pop = PopulationLearner.stack(members(name, True, 2))
     x = torch.randn(2, 3, 5, D)
     y = x.clone()
     y[:, :, 0] += 1.0
     a, _ = pop(x, pop.initial_memory(3))
     b, _ = pop(y, pop.initial_memory(3))
-    assert not torch.allclose(a.features[:, :, 4], b.features[:, :, 4])
+    assert not torch.allclose(a.features[:, :, 2], b.features[:, :, 2])  # within every window
 
 
 def test_view_trains_the_solo_learner_in_place() -> None:

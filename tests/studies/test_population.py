@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mesalab.archs import FFNCore, GRUCore, Learner, LSTMCore
+from mesalab.archs import FFNCore, GRUCore, Learner, LSTMCore, SlotCore, TransformerCore
 from mesalab.archs.population import PopulationLearner
 from mesalab.studies.loop import TrainingDiverged, train_population, train_step
 from mesalab.studies.population import Member, clip_per_member, groups
@@ -17,6 +17,10 @@ CORES = {
     "lstm": lambda d: LSTMCore(d, hidden_size=8),
     "gru": lambda d: GRUCore(d, hidden_size=8),
     "ffn": lambda d: FFNCore(d, hidden_size=8),
+    "slot": lambda d: SlotCore(d, num_slots=6, num_heads=2, width=8, slot_dim=6),
+    "transformer": lambda d: TransformerCore(
+        d, d_model=8, num_layers=2, num_heads=2, max_context=16, d_inner=12
+    ),
 }
 # 32 episodes: every per-member block of a tensor is then a whole number of CPU vector
 # chunks (elementwise kernels compute a partial last chunk differently, in the last bit)
