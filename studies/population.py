@@ -75,14 +75,6 @@ def categorical_from_uniform(logits: Tensor, u: Tensor) -> Tensor:
     return (probs.cumsum(-1) < u).sum(-1).clamp_max(probs.shape[-1] - 1)
 
 
-def _cat_out(outs: list[StepOut]) -> StepOut:
-    if len(outs) == 1:
-        return outs[0]
-    merged = concat_batch(outs)
-    merged.info = {k: torch.cat([o.info[k] for o in outs]) for k in outs[0].info}
-    return merged
-
-
 def population_rollout(
     pop: PopulationLearner,
     family: TaskFamily,
@@ -115,8 +107,8 @@ def population_rollout(
     memory = pop.initial_memory(b)
     prepared = pop.prepare()
     prev_action = prev_feedback = None
-    rec: dict[str, list[Tensor]] = {k: [] for k in Trajectory.__dataclass_fields__ if k != "info"}
-    infos: dict[str, list[Tensor]] = {}
+    rec: dict[str, list[Tensor]] = {"inputs": [], "actions": [], "oracle_actions": []}
+    outs: list[list[StepOut]] = []  # per step, one StepOut per group
     for step in range(nt):
         if step > 0 and any(members[lo].distribution.trialwise for lo, _ in spans):
             for g, (lo, hi) in enumerate(spans):
@@ -145,23 +137,37 @@ def population_rollout(
         stepped = [
             family.step(glat[g], states[g], action[r], gens[g][0]) for g, r in enumerate(rows)
         ]
-        states = [s for s, _ in stepped]
-        res = _cat_out([o for _, o in stepped])
-        for k, v in (
-            ("inputs", inputs),
-            ("actions", action),
-            ("rewards", res.reward),
-            ("expected_rewards", res.expected_reward),
-            ("optimal_expected_rewards", res.optimal_expected_reward),
-            ("oracle_actions", oracle),
-            ("feedback", res.feedback),
-        ):
-            rec[k].append(v)
-        for k, v in res.info.items():
-            infos.setdefault(k, []).append(v)
-        prev_action, prev_feedback = action, res.feedback
-    stacked = {k: torch.stack(v, dim=1) for k, v in rec.items()}
-    return Trajectory(**stacked, info={k: torch.stack(v, dim=1) for k, v in infos.items()})
+        states = [st for st, _ in stepped]
+        outs.append([o for _, o in stepped])
+        rec["inputs"].append(inputs)
+        rec["actions"].append(action)
+        rec["oracle_actions"].append(oracle)
+        prev_action = action
+        prev_feedback = _cat([o.feedback for o in outs[-1]])
+    traj = {k: torch.stack(v, dim=1) for k, v in rec.items()}
+    # The step outputs, (T x groups) tensors, joined once per episode: (P*B, T, ...)
+    for k, name in _OUT_FIELDS.items():
+        traj[k] = _join([[getattr(o, name) for o in step] for step in outs])
+    info = {k: _join([[o.info[k] for o in step] for step in outs]) for k in outs[0][0].info}
+    return Trajectory(**traj, info=info)
+
+
+_OUT_FIELDS = {
+    "rewards": "reward",
+    "expected_rewards": "expected_reward",
+    "optimal_expected_rewards": "optimal_expected_reward",
+    "feedback": "feedback",
+}
+
+
+def _cat(parts: list[Tensor]) -> Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _join(steps: list[list[Tensor]]) -> Tensor:
+    """T lists of per-group (rows_g, ...) tensors -> (rows, T, ...), in one concatenation."""
+    flat = torch.cat([part for parts in steps for part in parts])  # (T*rows, ...) step-major
+    return flat.reshape(len(steps), -1, *flat.shape[1:]).transpose(0, 1).contiguous()
 
 
 def _rows(out: LearnerOutput, r: slice) -> LearnerOutput:
