@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 
 from mesalab.archs.base import Core, Memory
-from mesalab.archs.bptt import LSTMSequence, lstm_step
 
 Params = dict[str, Tensor]  # parameter name (as in the solo module) -> (P, ...) tensor
 
@@ -106,23 +105,27 @@ class PopulationLSTM(PopulationCore):
         z = torch.zeros(p, b, self.core.hidden_size, device=device)
         return (z, z.clone())
 
-    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
-        """Input projections for all steps at once, then one recurrent matmul per step.
+    def _cell(self, gates: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
+        hs = self.core.hidden_size
+        s = torch.sigmoid(gates)  # (..., 4H); the g quarter holds sigmoid(2 g)
+        i, f, g, o = s.split(hs, dim=-1)
+        g = g.mul(2).sub(1)
+        c = i * g if c is None else torch.addcmul(f * c, i, g)
+        return o * tanh_(c), c
 
-        With gradients, the loop is one autograd node with a written-out backward
-        (``mesalab.archs.bptt``); acting runs the same step operations without it.
-        """
+    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+        """Input projections for all steps at once, then one recurrent matmul per step."""
         flat, (p, b, t) = fold(x)
         xp = pop_linear(flat, w["w_ih"], w["b"]).reshape(p, b, t, -1)  # (P, B, T, 4H)
         if not self.memory:  # every step from the zero state: no recurrent term
-            return lstm_step(xp, torch.zeros_like(xp[..., : self.core.hidden_size]))[0], memory
+            return self._cell(xp, None)[0], memory
         h, c = memory
-        if torch.is_grad_enabled() and (xp.requires_grad or w["w_hh"].requires_grad):
-            out, h, c = LSTMSequence.apply(xp, w["w_hh"], h, c)
-            return out, (h, c)
         outs = []
+        # unbind, not xp[:, :, t]: one backward for all steps instead of a zero-filled
+        # (P, B, T, 4H) gradient per step
         for x_t in xp.unbind(dim=2):
-            h, c = lstm_step(torch.baddbmm(x_t, h, w["w_hh"]), c)[:2]  # (P, B, H)
+            gates = torch.baddbmm(x_t, h, w["w_hh"])  # (P, B, 4H)
+            h, c = self._cell(gates, c)
             outs.append(h)
         return torch.stack(outs, dim=2), (h, c)  # (P, B, T, H)
 

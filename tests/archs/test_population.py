@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from mesalab.archs import FFNCore, GRUCore, Learner, LSTMCore, SlotCore, TransformerCore
-from mesalab.archs.bptt import LSTMSequence, lstm_step
 from mesalab.archs.population import PopulationLearner, supports
 from tests.conftest import DEVICES
 
@@ -127,43 +126,3 @@ def test_unsupported_core_is_refused_by_name() -> None:
     assert not supports(learner)
     with pytest.raises(ValueError, match="arch.core='Other'"):
         PopulationLearner.view(learner)
-
-
-def _loop(xp, w_hh, h, c):
-    """Autograd through the step loop: what ``LSTMSequence`` replaces."""
-    outs = []
-    for x_t in xp.unbind(dim=2):
-        h, c = lstm_step(torch.baddbmm(x_t, h, w_hh), c)[:2]
-        outs.append(h)
-    return torch.stack(outs, dim=2), h, c
-
-
-def test_lstm_bptt_matches_autograd_through_the_loop() -> None:
-    torch.manual_seed(0)
-    p, b, t, h = 2, 3, 5, 4
-    leaves = [
-        torch.randn(p, b, t, 4 * h),
-        0.5 * torch.randn(p, h, 4 * h),
-        torch.randn(p, b, h),
-        torch.randn(p, b, h),
-    ]
-    w_out, w_h, w_c = torch.randn(p, b, t, h), torch.randn(p, b, h), torch.randn(p, b, h)
-    grads = []
-    for fn in (LSTMSequence.apply, _loop):
-        xs = [z.clone().requires_grad_() for z in leaves]
-        out, h_t, c_t = fn(*xs)
-        ((out * w_out).sum() + (h_t * w_h).sum() + (c_t * w_c).sum()).backward()
-        grads.append([z.grad for z in xs])
-    for got, ref in zip(*grads, strict=True):
-        torch.testing.assert_close(got, ref)
-
-
-def test_lstm_bptt_gradcheck() -> None:
-    torch.manual_seed(1)
-    args = [
-        torch.randn(1, 2, 3, 8, dtype=torch.double, requires_grad=True),
-        torch.randn(1, 2, 8, dtype=torch.double, requires_grad=True),
-        torch.randn(1, 2, 2, dtype=torch.double, requires_grad=True),
-        torch.randn(1, 2, 2, dtype=torch.double, requires_grad=True),
-    ]
-    assert torch.autograd.gradcheck(LSTMSequence.apply, args)
