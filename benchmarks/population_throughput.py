@@ -6,14 +6,15 @@
 Per core at matched width (the widths of ``configs/arch``), A2C on the 100-trial dependent
 bandit, 32 episodes per member per update, in one process with ``--threads`` threads:
 
-- population: P members (seeds 0..P-1) as one batched computation (``studies.loop.
-  train_population``);
+- population: P members (seeds 0..P-1) as one batched computation (``studies.population.
+  population_step``);
 - sequential: the same P runs one after the other, i.e. P times the update time of one solo
   run at batch 32 (``studies.loop.train_step``, a population of one);
 - one big batch: one solo run at batch 32 P: the same arithmetic in one batch, the limit a
   population can approach.
 
-Each figure is the median update time over ``--updates`` updates after one warm-up update.
+Each figure is the median update time over ``--updates`` rounds after one warm-up update; in
+each round the three are timed in turn, so they share the machine's load (it is shared).
 ``speedup`` = population / sequential and ``efficiency`` = population / one big batch, both in
 env-steps/s. With ``--json`` the last line is one JSON object:
 ``{"<core>": {"<P>": {"speedup": ..., "efficiency": ...}}}``.
@@ -25,6 +26,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,8 +35,8 @@ from omegaconf import OmegaConf
 
 from mesalab.archs import Learner
 from mesalab.archs.population import PopulationLearner
-from mesalab.studies.loop import train_population, train_step
-from mesalab.studies.population import Member
+from mesalab.studies.loop import train_step
+from mesalab.studies.population import Member, population_step
 from mesalab.studies.signals import A2C
 from mesalab.tasks import TaskDistribution, make_family, stream_generator
 
@@ -60,39 +62,48 @@ def member(seed: int, device: str) -> Member:
     )
 
 
-def solo_update_s(core: str, batch: int, updates: int, device: str) -> float:
-    """Median seconds per update of one solo run at ``batch`` episodes."""
+def solo_trainer(core: str, batch: int, device: str) -> Callable[[], None]:
+    """One update of one solo run at ``batch`` episodes per call (``studies.loop.train_step``)."""
     fam = make_family("dependent_bandit")
     learner = build(core, 0, device)
     opt = torch.optim.Adam(learner.parameters(), lr=1e-3)
     m = member(0, device)
-    times = []
-    for u in range(updates + 1):
-        t0 = time.perf_counter()
+
+    def update() -> None:
         train_step(
-            learner, opt, A2C(), fam, m.distribution, batch, m.env_gen, m.policy_gen, 0.0, 1.0, u
+            learner, opt, A2C(), fam, m.distribution, batch, m.env_gen, m.policy_gen, 0.0, 1.0, 0
         )
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
+
+    return update
 
 
-def population_update_s(core: str, size: int, updates: int, device: str, streams: str) -> float:
-    """Median seconds per update of a population of ``size`` members, 32 episodes each."""
+def population_trainer(core: str, size: int, device: str, streams: str) -> Callable[[], None]:
+    """One update of a population of ``size`` members, 32 episodes each, per call."""
     fam = make_family("dependent_bandit")
     pop = PopulationLearner.stack([build(core, s, device) for s in range(size)])
     opts = [torch.optim.Adam(pop.member_parameters(i), lr=1e-3) for i in range(size)]
     members = [member(s, device) for s in range(size)]
-    times: list[float] = []
 
-    def tick(state, metrics) -> bool:
-        times.append(time.perf_counter())
-        return True
+    def update() -> None:
+        population_step(pop, opts, A2C(), fam, members, EPISODES, 0.0, 1.0, None, streams)
 
-    times.append(time.perf_counter())
-    train_population(
-        pop, opts, A2C(), fam, members, updates + 1, EPISODES, 1.0, on_update=tick, streams=streams
-    )
-    return statistics.median(b - a for a, b in zip(times[1:-1], times[2:], strict=True))
+    return update
+
+
+def median_seconds(trainers: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+    """Median seconds per update of each trainer, timed in turn within each round.
+
+    Interleaved so that all see the same load (the machine is shared): ratios are the claim.
+    """
+    for update in trainers.values():  # warm-up
+        update()
+    times: dict[str, list[float]] = {name: [] for name in trainers}
+    for _ in range(rounds):
+        for name, update in trainers.items():
+            t0 = time.perf_counter()
+            update()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
@@ -100,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", default="lstm,gru,ffn,slot,transformer")
     parser.add_argument("--sizes", default="1,3,9,27")
-    parser.add_argument("--updates", type=int, default=5)
+    parser.add_argument("--updates", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--streams", default="member")
     parser.add_argument("--device", default="cpu")
@@ -110,7 +121,7 @@ def main() -> None:
     steps = EPISODES * make_family("dependent_bandit").num_trials  # env-steps per member-update
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, "
-        f"streams={args.streams}, median of {args.updates} updates\n"
+        f"streams={args.streams}, median of {args.updates} interleaved rounds\n"
     )
     print(
         "| core | P | population steps/s | sequential steps/s | one batch of 32P steps/s "
@@ -119,10 +130,20 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     result: dict[str, dict[str, dict[str, float]]] = {}
     for core in args.cores.split(","):
-        seq = steps / solo_update_s(core, EPISODES, args.updates, args.device)
         for p in (int(s) for s in args.sizes.split(",")):
-            pop = p * steps / population_update_s(core, p, args.updates, args.device, args.streams)
-            big = p * steps / solo_update_s(core, EPISODES * p, args.updates, args.device)
+            secs = median_seconds(
+                {
+                    "population": population_trainer(core, p, args.device, args.streams),
+                    "solo": solo_trainer(core, EPISODES, args.device),
+                    "big": solo_trainer(core, EPISODES * p, args.device),
+                },
+                args.updates,
+            )
+            pop, seq, big = (
+                p * steps / secs["population"],
+                steps / secs["solo"],
+                p * steps / secs["big"],
+            )
             row = {"speedup": pop / seq, "efficiency": pop / big}
             result.setdefault(core, {})[str(p)] = row
             print(
