@@ -1,7 +1,7 @@
 """Population throughput: P runs as one population against the same P runs one after the other.
 
     .venv/bin/python benchmarks/population_throughput.py [--cores lstm,gru,...] [--sizes 1,3,9,27]
-        [--updates 5] [--threads 1] [--streams member] [--device cpu] [--json]
+        [--updates 7] [--threads 1] [--streams shared|member] [--device cpu] [--json]
 
 Per core at matched width (the widths of ``configs/arch``), A2C on the 100-trial dependent
 bandit, 32 episodes per member per update, in one process with ``--threads`` threads:
@@ -36,7 +36,7 @@ from omegaconf import OmegaConf
 from mesalab.archs import Learner
 from mesalab.archs.population import PopulationLearner
 from mesalab.studies.loop import train_step
-from mesalab.studies.population import Member, population_step
+from mesalab.studies.population import STREAM_MODES, Member, population_step
 from mesalab.studies.signals import A2C
 from mesalab.tasks import TaskDistribution, make_family, stream_generator
 
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,3,9,27")
     parser.add_argument("--updates", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--streams", default="member")
+    parser.add_argument("--streams", default="shared", choices=STREAM_MODES)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

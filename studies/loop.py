@@ -172,7 +172,7 @@ def train_population(
     state: PopulationState | None = None,
     on_update: Callable[[PopulationState, list[dict[str, float]]], bool] | None = None,
     lr_final_fraction: float = 1.0,
-    streams: str = "member",
+    streams: str = "shared",
 ) -> PopulationState:
     """Run updates until ``updates`` are done, every member stopped, or ``on_update`` says stop.
 

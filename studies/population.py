@@ -12,16 +12,20 @@ bits on the CPU when the batch size is a multiple of 32 (elementwise kernels com
 last partial vector chunk of a tensor in scalar code; with B a multiple of 32 no member's
 block is ever in one).
 
-Random streams (``streams``):
+Random streams (``streams``); a population of one is the solo run under both
+(``studies.loop.train_step`` is exactly that):
 
-- ``member`` (default): every random number a member sees comes from its own generators:
-  its tasks and the policy's uniforms are drawn per member once per update, the environment's
-  noise per member and step. A member's results do not depend on which other members share its
-  population (tested), and a population of one is the solo run (``studies.loop.train_step``
-  is exactly that).
-- ``shared``: the environment and policy noise of all rows comes from member 0's generators
-  (tasks are still drawn per member). Fewer small operations per step; results then depend on
-  the population's composition and order, which the caller must record.
+- ``member``: every random number a member sees comes from its own generators: its tasks and
+  the policy's uniforms are drawn per member once per update, the environment's noise per
+  member and step (the environment is stepped once per member: the families draw their noise
+  inside ``step``). A member's results do not depend on which other members share its
+  population (tested).
+- ``shared`` (default): the environment and policy noise of all rows comes from member 0's
+  generators; tasks are still drawn per member from their own streams. One environment step
+  per trial for the whole population. Results then depend on the population's composition and
+  order, which the caller must record to reproduce a run. The default because ``member`` cost
+  more than a fifth of the speedup (benchmarks/population_throughput.py at P = 9, README
+  "Population throughput": 19-33% by core).
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ def population_rollout(
     members: list[Member],
     batch_size: int,
     explore: bool,
-    streams: str = "member",
+    streams: str = "shared",
 ) -> Trajectory:
     """One episode per row for P x B rows (member-major), every field (P*B, T, ...)."""
     b, p, nt = batch_size, len(members), family.num_trials
@@ -216,7 +220,7 @@ def population_step(
     progress: float,
     grad_clip: float | None,
     alive: Tensor | None = None,
-    streams: str = "member",
+    streams: str = "shared",
 ) -> StepResult:
     """One update for every member: a batch of episodes each, P losses, one step per member.
 

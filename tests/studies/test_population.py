@@ -245,3 +245,15 @@ def test_solo_step_clips_to_the_bound_once() -> None:
     grads = [p.grad for p in solo.parameters() if p.grad is not None]
     total = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
     torch.testing.assert_close(total, torch.tensor(1e-3), rtol=1e-4, atol=0.0)
+
+
+def test_shared_streams_make_a_member_depend_on_the_others() -> None:
+    # documented behaviour of the default: member 0's generators drive every row's noise
+    fam = family()
+    a, _, _, _, _ = train_pop(
+        "ffn", fam, [(0, "related", None), (3, "related", None)], A2C(), streams="shared"
+    )
+    b, _, _, _, _ = train_pop(
+        "ffn", fam, [(5, "related", None), (3, "related", None)], A2C(), streams="shared"
+    )
+    assert not same_weights(a[1], b[1])
