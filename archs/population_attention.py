@@ -123,14 +123,20 @@ class PopulationTransformer(PopulationCore):
         if core.memory:
             valid = torch.cat([memory["valid"], memory["valid"].new_ones(p, b, t)], dim=2)
             held = memory["valid"].shape[2]
-            causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()  # (T, T)
-            mask = torch.cat(
-                [
-                    memory["valid"].reshape(p * b, 1, 1, held).expand(p * b, 1, t, held),
-                    causal.expand(p * b, 1, t, t),
-                ],
-                dim=3,
-            )  # (P*B, 1, T, L+T)
+            # No mask where none is needed (a fresh sequence is plainly causal; a step whose
+            # cache is all valid sees all of it, as in every training rollout): the mask
+            # costs more than the attention at these sizes. Rows never see other rows, so the
+            # choice does not make a member depend on the others.
+            mask, causal = None, held == 0 and t > 1
+            if not causal and not (t == 1 and bool(memory["valid"].all())):
+                tri = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()  # (T, T)
+                mask = torch.cat(
+                    [
+                        memory["valid"].reshape(p * b, 1, 1, held).expand(p * b, 1, t, held),
+                        tri.expand(p * b, 1, t, t),
+                    ],
+                    dim=3,
+                )  # (P*B, 1, T, L+T)
         keys, values = [], []
         for i in range(core.num_layers):
             a = pop_layer_norm(h, w[f"{i}.ln_1.weight"], w[f"{i}.ln_1.bias"], eps)
@@ -142,7 +148,7 @@ class PopulationTransformer(PopulationCore):
                 keys.append(k.reshape(p, b, *k.shape[1:]))
                 values.append(v.reshape(p, b, *v.shape[1:]))
                 att = F.scaled_dot_product_attention(
-                    q, k, v, attn_mask=mask, scale=(d // nh) ** -0.5
+                    q, k, v, attn_mask=mask, is_causal=causal, scale=(d // nh) ** -0.5
                 )
             else:
                 att = v  # a context of one: all attention on the step itself

@@ -126,3 +126,13 @@ def test_unsupported_core_is_refused_by_name() -> None:
     assert not supports(learner)
     with pytest.raises(ValueError, match="arch.core='Other'"):
         PopulationLearner.view(learner)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "slot", "transformer"])
+def test_a_sequence_in_two_calls_matches_one_call(name: str) -> None:
+    pop = PopulationLearner.stack(members(name, True, 2))
+    x = torch.randn(2, 3, 7, D)
+    whole, _ = pop(x, pop.initial_memory(3))
+    first, mem = pop(x[:, :, :3], pop.initial_memory(3))
+    second, _ = pop(x[:, :, 3:], mem)  # the rest, attending to / carrying the first part
+    torch.testing.assert_close(torch.cat([first.logits, second.logits], dim=2), whole.logits)
