@@ -24,8 +24,8 @@ Random streams (``streams``); a population of one is the solo run under both
   generators; tasks are still drawn per member from their own streams. One environment step
   per trial for the whole population. Results then depend on the population's composition and
   order, which the caller must record to reproduce a run. The default because ``member`` cost
-  more than a fifth of the speedup (benchmarks/population_throughput.py at P = 9, README
-  "Population throughput": 19-33% by core).
+  more than a fifth of the speedup for some cores and missed the efficiency target for others
+  (benchmarks/population_throughput.py, README "Population throughput").
 """
 
 from __future__ import annotations
