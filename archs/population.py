@@ -101,11 +101,11 @@ class PopulationLearner:
     def member_parameters(self, i: int) -> list[Tensor]:
         """Member i's trainable weights as leaf tensors sharing storage with its rows.
 
-        One optimizer per member over these updates the population in place. A member's
-        optimizer then works on tensors of its own shapes, exactly as its solo run's does:
-        an optimizer over the stacked weights would be elementwise too, but CPU kernels
-        compute a tensor's last partial vector chunk in scalar code (no FMA), so its bits
-        would depend on where a member's row falls, i.e. on P.
+        One optimizer per member over these updates the population in place, with tensors of
+        the member's own shapes, exactly as its solo run's optimizer: any optimizer works
+        (not only elementwise ones: a per-tensor norm over stacked weights would mix members),
+        a member has its own state (checkpoints, learning rate) and a stopped member is
+        simply not stepped. One Adam over the stacked weights gives the same bits (tested).
         """
         check(0 <= i < self.size, "member", i, f"in [0, {self.size})")
         if self._views:

@@ -188,6 +188,24 @@ def test_member_parameters_share_storage_with_the_rows() -> None:
     assert rows[0].grad.data_ptr() == pop.leaves()[0].grad[1].data_ptr()
 
 
+@pytest.mark.parametrize("n", [6, 40, 1000])
+def test_stacked_adam_is_one_adam_per_member(n: int) -> None:
+    # the "Adam on stacked params is elementwise, but verify": bit for bit
+    torch.manual_seed(n)
+    rows = [torch.randn(n, requires_grad=True) for _ in range(3)]
+    stacked = torch.stack([r.detach() for r in rows]).requires_grad_()
+    opts = [torch.optim.Adam([r], lr=0.1) for r in rows]
+    big = torch.optim.Adam([stacked], lr=0.1)
+    for _ in range(4):
+        grads = torch.randn(3, n)
+        for r, g, o in zip(rows, grads, opts, strict=True):
+            r.grad = g.clone()
+            o.step()
+        stacked.grad = grads.clone()
+        big.step()
+    assert torch.equal(stacked.detach(), torch.stack([r.detach() for r in rows]))
+
+
 def test_clipping_is_per_member() -> None:
     fam = family()
     solos = [learner("lstm", s, fam) for s in range(3)]
