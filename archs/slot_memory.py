@@ -117,32 +117,42 @@ class SlotCore(Core):
         b, t, _ = x.shape
         h = self.controller(x)  # (B, T, W)
         q, k_new, v_new = (self._heads(f(h)) for f in (self.query, self.key, self.value))
+        read, new_memory = self.read(q, k_new, v_new, memory)
+        read = rearrange(read, "b h t s -> b t (h s)")  # (B, T, S)
+        return self.output(torch.cat([h, read], dim=-1)), new_memory
+
+    def read(
+        self, q: Tensor, k_new: Tensor, v_new: Tensor, memory: Memory
+    ) -> tuple[Tensor, Memory]:
+        """Write the new slots and read: q, k, v (B, heads, T, S/heads) -> read (same), memory.
+
+        Separate from ``forward`` so that a population (``archs.population_attention``) reads
+        through the same code with its members folded into B.
+        """
+        b, _, t, _ = q.shape
         if not self.memory:
             # Each step reads a memory of one slot: the one it just wrote.
             one = [z.unsqueeze(-2) for z in (q, k_new, v_new)]  # (B, heads, T, 1, S/heads)
-            read = F.scaled_dot_product_attention(*one).squeeze(-2)  # (B, heads, T, S/heads)
-            new_memory = memory
+            return F.scaled_dot_product_attention(*one).squeeze(-2), memory
+        kk = self.num_slots
+        held = memory["keys"].shape[2]  # slots written before this call, at most K
+        keys = torch.cat([memory["keys"], k_new], dim=2)  # (B, heads, L+T, S/heads)
+        values = torch.cat([memory["values"], v_new], dim=2)  # oldest first
+        valid = torch.cat([memory["valid"], q.new_ones(b, t, dtype=torch.bool)], dim=1)
+        if t == 1:  # acting: read the last K slots, the one just written included
+            keys, values, valid = keys[:, :, -kk:], values[:, :, -kk:], valid[:, -kk:]
+            mask = valid[:, None, None, :]  # (B, 1, 1, <=K)
         else:
-            kk = self.num_slots
-            held = memory["keys"].shape[2]  # slots written before this call, at most K
-            keys = torch.cat([memory["keys"], k_new], dim=2)  # (B, heads, L+T, S/heads)
-            values = torch.cat([memory["values"], v_new], dim=2)  # oldest first
-            valid = torch.cat([memory["valid"], x.new_ones(b, t, dtype=torch.bool)], dim=1)
-            if t == 1:  # acting: read the last K slots, the one just written included
-                keys, values, valid = keys[:, :, -kk:], values[:, :, -kk:], valid[:, -kk:]
-                mask = valid[:, None, None, :]  # (B, 1, 1, <=K)
-            else:
-                # Entry i of the concatenation was written at step i - L; step s sees
-                # steps s-K+1..s, i.e. entries s+L-K+1..s+L.
-                idx = torch.arange(held + t, device=x.device)
-                step = torch.arange(t, device=x.device)[:, None] + held
-                window = (idx > step - kk) & (idx <= step)  # (T, L+T)
-                mask = (window[None] & valid[:, None, :])[:, None]  # (B, 1, T, L+T)
-            read = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
-            new_memory = {
-                "keys": keys[:, :, -kk:],
-                "values": values[:, :, -kk:],
-                "valid": valid[:, -kk:],
-            }
-        read = rearrange(read, "b h t s -> b t (h s)")  # (B, T, S)
-        return self.output(torch.cat([h, read], dim=-1)), new_memory
+            # Entry i of the concatenation was written at step i - L; step s sees
+            # steps s-K+1..s, i.e. entries s+L-K+1..s+L.
+            idx = torch.arange(held + t, device=q.device)
+            step = torch.arange(t, device=q.device)[:, None] + held
+            window = (idx > step - kk) & (idx <= step)  # (T, L+T)
+            mask = (window[None] & valid[:, None, :])[:, None]  # (B, 1, T, L+T)
+        read = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        new_memory = {
+            "keys": keys[:, :, -kk:],
+            "values": values[:, :, -kk:],
+            "valid": valid[:, -kk:],
+        }
+        return read, new_memory

@@ -4,7 +4,8 @@
 
 Both train an LSTM-48 actor-critic on the 2-armed dependent bandit (100 trials) with the same
 loss (A2C, discount 0.9, value 0.05, entropy 0.05). Ours: the shared rollout loop over a batch
-of episodes, then one whole-sequence forward and backward per update (``mesalab.studies.loop``).
+of episodes, then one whole-sequence forward and backward per update (``mesalab.studies.loop``;
+``train_step`` trains the learner as a population of one, ``mesalab.studies.population``).
 Peer:
 the way most public meta-RL reimplementations train, one episode at a time, acting and keeping
 the autograd graph step by step, one update per episode. Prints env-steps/s and the ratio.
@@ -103,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch-sizes", default="128,512")
+    parser.add_argument("--batch-sizes", default="128,512,1024")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 import torch
 
 from mesalab.archs.base import Learner
+from mesalab.archs.population import PopulationLearner, supports
 from mesalab.studies.policy.action_heads import action_head
 from mesalab.studies.policy.learner_policy import LearnerPolicy
+from mesalab.studies.population import Member, population_step
 from mesalab.studies.signals import Signal
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.distributions import TaskDistribution
 from mesalab.tasks.rollout import Trajectory, rollout
+from mesalab.tasks.tree import check
 
 
 class TrainingDiverged(RuntimeError):
@@ -51,7 +54,22 @@ def train_step(
     grad_clip: float | None,
     update: int,
 ) -> tuple[Trajectory, dict[str, float]]:
-    """One update: a batch of episodes, one loss, one optimizer step."""
+    """One update: a batch of episodes, one loss, one optimizer step.
+
+    Learners whose core has a population computation train as a population of one
+    (``mesalab.studies.population``), their weights as views: the one code path of solo and
+    population runs. Other cores take the plain path below.
+    """
+    if supports(learner):
+        member = Member(distribution, env_gen, policy_gen)
+        pop = PopulationLearner.view(learner)
+        res = population_step(
+            pop, [optimizer], signal, family, [member], batch_size, progress, grad_clip
+        )
+        if not bool(res.finite[0]):
+            loss = float(res.metrics["losses/total"][0])
+            raise TrainingDiverged(f"non-finite loss {loss} at update {update}")
+        return res.traj, {k: float(v[0]) for k, v in res.metrics.items()}
     policy = LearnerPolicy(learner, explore=signal.explores)
     with torch.no_grad():
         latent = distribution.sample(batch_size, env_gen)
@@ -126,5 +144,92 @@ def train(
         metrics["charts/steps_per_s"] = steps / dt
         metrics["train/lr"] = optimizer.param_groups[0]["lr"]
         if on_update is not None and on_update(state, metrics) is False:
+            break
+    return state
+
+
+@dataclass
+class PopulationState:
+    """Where a population's training stands: one ``LoopState`` and error per member."""
+
+    members: list[LoopState]
+    errors: list[str | None] = field(default_factory=list)
+    update: int = 0
+
+    @property
+    def alive(self) -> list[bool]:
+        """Members still training (no error)."""
+        return [e is None for e in self.errors]
+
+
+def train_population(
+    pop: PopulationLearner,
+    optimizers: list[torch.optim.Optimizer],
+    signal: Signal,
+    family: TaskFamily,
+    members: list[Member],
+    updates: int,
+    batch_size: int,
+    grad_clip: float | None = 1.0,
+    state: PopulationState | None = None,
+    on_update: Callable[[PopulationState, list[dict[str, float]]], bool] | None = None,
+    lr_final_fraction: float = 1.0,
+    streams: str = "shared",
+) -> PopulationState:
+    """Run updates until ``updates`` are done, every member stopped, or ``on_update`` says stop.
+
+    The learning rate follows ``studies.loop.train``'s schedule (a function of the update
+    index). ``wall_s`` of each member is the population's wall time (they ran together).
+    """
+    p = pop.size
+    check(len(members) == p, "members", len(members), f"{p} members, one per population row")
+    state = state or PopulationState([LoopState() for _ in range(p)], [None] * p)
+    if not signal.updates_weights:
+        return state
+    groups = [g for opt in optimizers for g in opt.param_groups]
+    for group in groups:
+        group.setdefault("initial_lr", group["lr"])
+    device = pop.leaves()[0].device
+    while state.update < updates and any(state.alive):
+        t0 = time.perf_counter()
+        frac = 1.0 - (1.0 - lr_final_fraction) * state.update / max(updates, 1)
+        for group in groups:
+            group["lr"] = group["initial_lr"] * frac
+        alive = torch.tensor(state.alive, device=device)
+        res = population_step(
+            pop,
+            optimizers,
+            signal,
+            family,
+            members,
+            batch_size,
+            state.update / max(updates, 1),
+            grad_clip,
+            alive,
+            streams,
+        )
+        dt = time.perf_counter() - t0
+        columns = {k: v.tolist() for k, v in res.metrics.items()}
+        finite = res.finite.tolist()
+        per_member = []
+        for i, st in enumerate(state.members):
+            if state.errors[i] is not None:
+                per_member.append({})
+                continue
+            if not finite[i]:
+                loss = columns["losses/total"][i]
+                state.errors[i] = f"non-finite loss {loss} at update {state.update}"
+                per_member.append({})
+                continue
+            steps = batch_size * family.num_trials
+            st.update += 1
+            st.env_steps += steps
+            st.wall_s += dt
+            m = {k: float(v[i]) if isinstance(v, list) else float(v) for k, v in columns.items()}
+            m["charts/steps_per_s"] = steps * p / dt
+            m["train/lr"] = optimizers[i].param_groups[0]["lr"]
+            per_member.append(m)
+        state.update += 1
+        if on_update is not None and on_update(state, per_member) is False:
             break
     return state

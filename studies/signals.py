@@ -12,6 +12,7 @@ All three share the rollout loop in ``mesalab.studies.loop``; they differ only i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import torch
@@ -24,12 +25,12 @@ from mesalab.tasks.rollout import Trajectory
 
 
 def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
-    """G_t = sum_{k>=t} gamma^(k-t) r_k within the episode (no bootstrap at its end), (B, T)."""
-    t = rewards.shape[1]
+    """G_t = sum_{k>=t} gamma^(k-t) r_k within the episode (no bootstrap at its end), (..., T)."""
+    t = rewards.shape[-1]
     idx = torch.arange(t, device=rewards.device)
     power = (idx[:, None] - idx[None, :]).clamp_min(0).to(rewards.dtype)  # (T, T): k - t
     weights = torch.where(idx[:, None] >= idx[None, :], gamma**power, torch.zeros_like(power))
-    return rewards @ weights  # (B, T) @ (T_k, T_t) -> (B, T_t)
+    return rewards @ weights  # (..., T) @ (T_k, T_t) -> (..., T_t)
 
 
 class Signal:
@@ -57,7 +58,34 @@ class Signal:
         self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
     ) -> tuple[Tensor, dict[str, float]]:
         """Scalar loss and namespaced metrics; ``progress`` in [0, 1] drives schedules."""
+        losses, metrics = self.population_loss(_one(out), _one(traj), head, progress)
+        return losses[0], {k: float(v[0]) for k, v in metrics.items()}
+
+    def population_loss(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """One loss per member, (P,), and metrics (P,): fields carry a leading P."""
         raise NotImplementedError
+
+
+def _one(obj: LearnerOutput | Trajectory) -> LearnerOutput | Trajectory:
+    """A population of one: a leading 1 on every tensor field."""
+    lifted = dataclasses.replace(
+        obj, **{k: v[None] for k, v in vars(obj).items() if isinstance(v, Tensor)}
+    )
+    if isinstance(obj, Trajectory):
+        lifted.info = {k: v[None] for k, v in obj.info.items()}
+    return lifted
+
+
+def _member(obj: LearnerOutput | Trajectory, i: int) -> LearnerOutput | Trajectory:
+    """Member i's fields (the leading P dropped)."""
+    picked = dataclasses.replace(
+        obj, **{k: v[i] for k, v in vars(obj).items() if isinstance(v, Tensor)}
+    )
+    if isinstance(obj, Trajectory):
+        picked.info = {k: v[i] for k, v in obj.info.items()}
+    return picked
 
 
 class A2C(Signal):
@@ -111,25 +139,27 @@ class A2C(Signal):
         adv = discounted_returns(delta, self.gamma * self.gae_lambda)
         return adv, adv + value
 
-    def loss(
+    def population_loss(
         self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
-    ) -> tuple[Tensor, dict[str, float]]:
-        """Policy gradient with ``advantages``, value regression, entropy bonus."""
-        value = out.value  # (B, T)
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Policy gradient with ``advantages``, value regression, entropy bonus; per member."""
+        value = out.value  # (P, B, T)
         adv, returns = self.advantages(traj.rewards, value.detach())
+        per_member = (1, 2)  # every mean is over one member's (B, T)
         if self.normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        logp, entropy = head.log_prob_entropy(out, traj.actions)  # (B, T) each
-        entropy = entropy.mean()
-        policy_loss = -(logp * adv).mean()
-        value_loss = 0.5 * (returns - value).pow(2).mean()
+            mu = adv.mean(dim=per_member, keepdim=True)
+            adv = (adv - mu) / (adv.std(dim=per_member, keepdim=True) + 1e-8)
+        logp, entropy = head.log_prob_entropy(out, traj.actions)  # (P, B, T) each
+        entropy = entropy.mean(dim=per_member)
+        policy_loss = -(logp * adv).mean(dim=per_member)
+        value_loss = 0.5 * (returns - value).pow(2).mean(dim=per_member)
         ent_w = self.entropy_weight(progress)
-        loss = policy_loss + self.value_coef * value_loss - ent_w * entropy
+        loss = policy_loss + self.value_coef * value_loss - ent_w * entropy  # (P,)
         return loss, {
-            "losses/policy_loss": policy_loss.item(),
-            "losses/value_loss": value_loss.item(),
-            "losses/entropy": entropy.item(),
-            "train/entropy_coef": ent_w,
+            "losses/policy_loss": policy_loss.detach(),
+            "losses/value_loss": value_loss.detach(),
+            "losses/entropy": entropy.detach(),
+            "train/entropy_coef": torch.full_like(loss.detach(), ent_w),
         }
 
 
@@ -138,12 +168,15 @@ class Supervised(Signal):
 
     name = "supervised"
 
-    def loss(
+    def population_loss(
         self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
-    ) -> tuple[Tensor, dict[str, float]]:
-        """The head's supervised loss: oracle action, or the revealed target."""
-        loss = head.supervised_loss(out, traj)
-        return loss, {"losses/supervised_loss": loss.item()}
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The head's supervised loss (oracle action, or the revealed target) per member."""
+        p = out.logits.shape[0]
+        loss = torch.stack(
+            [head.supervised_loss(_member(out, i), _member(traj, i)) for i in range(p)]
+        )
+        return loss, {"losses/supervised_loss": loss.detach()}
 
 
 class NoTraining(Signal):

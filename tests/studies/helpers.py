@@ -14,8 +14,8 @@ class NaNAfter(A2C):
         super().__init__(**kwargs)
         self.after, self.calls = after, 0
 
-    def loss(self, out, traj, head, progress):  # type: ignore[override]
-        """The A2C loss, poisoned once ``after`` updates have been made."""
-        loss, metrics = super().loss(out, traj, head, progress)
+    def population_loss(self, out, traj, head, progress):  # type: ignore[override]
+        """The A2C losses, poisoned once ``after`` updates have been made (``loss`` too)."""
+        loss, metrics = super().population_loss(out, traj, head, progress)
         self.calls += 1
         return (loss * torch.nan if self.calls > self.after else loss), metrics

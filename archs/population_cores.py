@@ -1,0 +1,169 @@
+"""Population versions of the recurrent and feedforward cores: weights with a leading P.
+
+Each class computes the same function as its solo core (``mesalab.archs.recurrent``,
+``mesalab.archs.feedforward``) for P members at once: inputs (P, B, T, D), memory with
+leading (P, B), and every linear map a batched matmul over P (``pop_linear``). The weights
+are read from a dict of the solo ``Learner``'s parameter names to tensors (P, ...), so a
+population is P solo learners stacked, and a member's weights load back into a solo learner.
+
+``nn.LSTM``/``nn.GRU`` have no vmap rule (pytorch issue 105982), so the recurrent cells are
+written out; tanh is computed as 2 * sigmoid(2x) - 1, which this CPU build runs faster than
+``tanh`` (ECOSYSTEM.md), the factor 2 folded into the weights of the tanh gates.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor
+
+from mesalab.archs.base import Core, Memory
+
+Params = dict[str, Tensor]  # parameter name (as in the solo module) -> (P, ...) tensor
+
+
+def pop_linear(x: Tensor, weight_t: Tensor, bias: Tensor) -> Tensor:
+    """(P, N, in) @ (P, in, out) + (P, out) -> (P, N, out): one linear map per member."""
+    return torch.baddbmm(bias[:, None, :], x, weight_t)
+
+
+def fold(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    """(P, B, T, D) -> (P, B*T, D) and the leading shape to unfold with."""
+    p, b, t, d = x.shape
+    return x.reshape(p, b * t, d), (p, b, t)
+
+
+class PopulationCore(ABC):
+    """A core's computation for P members; holds the solo core for its structure."""
+
+    def __init__(self, core: Core, prefix: str = "core.") -> None:
+        self.core, self.prefix = core, prefix
+        self.out_dim, self.memory = core.out_dim, core.memory
+
+    def param(self, params: Params, name: str) -> Tensor:
+        """The stacked parameter ``name`` of the solo core, (P, ...)."""
+        return params[self.prefix + name]
+
+    def prepare(self, params: Params) -> dict[str, Tensor]:
+        """Weights in the layout the forward wants (transposed, scaled); once per call site."""
+        return dict(params)
+
+    @abstractmethod
+    def initial_memory(self, p: int, b: int, device: torch.device | str) -> Memory:
+        """Memory at the start of a sequence, leading (P, B)."""
+
+    @abstractmethod
+    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+        """(P, B, T, D) and memory -> (P, B, T, out_dim) and the next memory."""
+
+
+class PopulationFFN(PopulationCore):
+    """``FFNCore``: Linear+ReLU layers applied to each step alone; memory (P, B, 0)."""
+
+    def prepare(self, params: Params) -> dict[str, Tensor]:
+        """Transposed weights of each Linear of the MLP."""
+        out = {}
+        for i, layer in enumerate(self.core.mlp):
+            if isinstance(layer, torch.nn.Linear):
+                out[f"{i}.w"] = self.param(params, f"mlp.{i}.weight").transpose(1, 2)
+                out[f"{i}.b"] = self.param(params, f"mlp.{i}.bias")
+        return out
+
+    def initial_memory(self, p: int, b: int, device: torch.device | str) -> Memory:
+        """Nothing to remember: an empty (P, B, 0) tensor."""
+        return torch.zeros(p, b, 0, device=device)
+
+    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+        """Each step on its own; memory passes through."""
+        h, (p, b, t) = fold(x)  # (P, B*T, D)
+        for i in range(len(self.core.mlp)):  # Linear, ReLU, Linear, ReLU, ...
+            h = pop_linear(h, w[f"{i}.w"], w[f"{i}.b"]) if f"{i}.w" in w else torch.relu(h)
+        return h.reshape(p, b, t, -1), memory  # (P, B, T, H)
+
+
+class PopulationLSTM(PopulationCore):
+    """``LSTMCore`` as a written-out cell (gates i, f, g, o as in ``nn.LSTM``); memory (h, c)."""
+
+    def prepare(self, params: Params) -> dict[str, Tensor]:
+        """Input and recurrent weights transposed, biases summed, the g gate scaled by 2."""
+        h = self.core.hidden_size
+        scale = torch.ones(4 * h, device=params[self.prefix + "rnn.weight_ih_l0"].device)
+        scale[2 * h : 3 * h] = 2.0  # tanh(g) = 2 * sigmoid(2 g) - 1
+        w_ih = self.param(params, "rnn.weight_ih_l0") * scale[:, None]  # (P, 4H, D)
+        w_hh = self.param(params, "rnn.weight_hh_l0") * scale[:, None]  # (P, 4H, H)
+        bias = (self.param(params, "rnn.bias_ih_l0") + self.param(params, "rnn.bias_hh_l0")) * scale
+        return {"w_ih": w_ih.mT.contiguous(), "w_hh": w_hh.mT.contiguous(), "b": bias}
+
+    def initial_memory(self, p: int, b: int, device: torch.device | str) -> Memory:
+        """Zero hidden and cell state, each (P, B, H)."""
+        z = torch.zeros(p, b, self.core.hidden_size, device=device)
+        return (z, z.clone())
+
+    def _cell(self, gates: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
+        hs = self.core.hidden_size
+        s = torch.sigmoid(gates)  # (..., 4H); the g quarter holds sigmoid(2 g)
+        i, f, sg, o = s.split(hs, dim=-1)
+        # i * tanh(g) = 2 i sigmoid(2g) - i, and o * tanh(c) = 2 o sigmoid(2c) - o: the
+        # sigmoid form of tanh in as few operations as possible (each costs microseconds)
+        base = -i if c is None else f * c - i
+        c = torch.addcmul(base, i, sg, value=2.0)
+        return torch.addcmul(-o, o, torch.sigmoid(2 * c), value=2.0), c
+
+    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+        """Input projections for all steps at once, then one recurrent matmul per step."""
+        flat, (p, b, t) = fold(x)
+        xp = pop_linear(flat, w["w_ih"], w["b"]).reshape(p, b, t, -1)  # (P, B, T, 4H)
+        if not self.memory:  # every step from the zero state: no recurrent term
+            return self._cell(xp, None)[0], memory
+        h, c = memory
+        outs = []
+        # unbind, not xp[:, :, t]: one backward for all steps instead of a zero-filled
+        # (P, B, T, 4H) gradient per step
+        for x_t in xp.unbind(dim=2):
+            gates = torch.baddbmm(x_t, h, w["w_hh"])  # (P, B, 4H)
+            h, c = self._cell(gates, c)
+            outs.append(h)
+        return torch.stack(outs, dim=2), (h, c)  # (P, B, T, H)
+
+
+class PopulationGRU(PopulationCore):
+    """``GRUCore`` as a written-out cell (gates r, z, n as in ``nn.GRU``); memory h (P, B, H)."""
+
+    def prepare(self, params: Params) -> dict[str, Tensor]:
+        """Transposed weights; the n gate's input and recurrent parts scaled by 2 for tanh."""
+        h = self.core.hidden_size
+        scale = torch.ones(3 * h, device=params[self.prefix + "rnn.weight_ih_l0"].device)
+        scale[2 * h :] = 2.0  # tanh(n) = 2 * sigmoid(2 n) - 1; r multiplies the scaled part
+        out = {}
+        for kind in ("ih", "hh"):
+            out[f"w_{kind}"] = (self.param(params, f"rnn.weight_{kind}_l0") * scale[:, None]).mT
+            out[f"b_{kind}"] = self.param(params, f"rnn.bias_{kind}_l0") * scale
+        return out
+
+    def initial_memory(self, p: int, b: int, device: torch.device | str) -> Memory:
+        """Zero hidden state (P, B, H)."""
+        return torch.zeros(p, b, self.core.hidden_size, device=device)
+
+    def _cell(self, xp: Tensor, hp: Tensor, h: Tensor | None) -> Tensor:
+        hs = self.core.hidden_size
+        rz = torch.sigmoid(xp[..., : 2 * hs] + hp[..., : 2 * hs])
+        r, z = rz.split(hs, dim=-1)
+        n = torch.sigmoid(torch.addcmul(xp[..., 2 * hs :], r, hp[..., 2 * hs :])).mul(2).sub(1)
+        if h is None:  # from the zero state
+            return n - z * n
+        return torch.addcmul(n, z, h - n)  # (1 - z) n + z h
+
+    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+        """Input projections for all steps at once, then one recurrent matmul per step."""
+        flat, (p, b, t) = fold(x)
+        xp = pop_linear(flat, w["w_ih"], w["b_ih"]).reshape(p, b, t, -1)  # (P, B, T, 3H)
+        if not self.memory:  # zero state: the recurrent term is its bias alone
+            return self._cell(xp, w["b_hh"][:, None, None, :], None), memory
+        h = memory
+        outs = []
+        for x_t in xp.unbind(dim=2):  # one backward for all steps (see PopulationLSTM)
+            hp = torch.baddbmm(w["b_hh"][:, None, :], h, w["w_hh"])  # (P, B, 3H)
+            h = self._cell(x_t, hp, h)
+            outs.append(h)
+        return torch.stack(outs, dim=2), h  # (P, B, T, H)
