@@ -46,6 +46,9 @@ class Core(nn.Module, ABC):
     max_context: int | None = None
     #: whether the architecture has any memory to switch on (False: the no-memory control)
     has_memory: ClassVar[bool] = True
+    #: parameter names (fnmatch patterns, relative to the core) that provably get no gradient
+    #: with memory off: what only ever multiplies the memory (checked by the contract tests)
+    zero_grad_without_memory: ClassVar[tuple[str, ...]] = ()
     #: a second keyword searched after the width to close the remaining parameter gap, or None
     fine_width: ClassVar[str | None] = None
 

@@ -66,6 +66,9 @@ def _silence_fallback_warnings() -> None:
 class MambaCore(Core):
     """Mamba over the episode's steps; its conv and scan states are the memory."""
 
+    # the scan's decay multiplies a state that is zero at every step
+    zero_grad_without_memory = ("mamba.layers.*.mixer.A_log",)
+
     @classmethod
     def matched_kwargs(cls, width: int) -> dict[str, Any]:
         """Two layers, a 16-wide scan state, expansion 2, a conv window of 4; d_model = width."""

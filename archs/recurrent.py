@@ -17,6 +17,8 @@ from mesalab.archs.base import Core, Memory, check_positive
 
 class _RecurrentCore(Core):
     rnn_cls: type[nn.RNNBase]
+    # the recurrent weights only ever multiply the state, which is the initial zero every step
+    zero_grad_without_memory = ("rnn.weight_hh*",)
 
     @classmethod
     def matched_kwargs(cls, width: int) -> dict[str, Any]:

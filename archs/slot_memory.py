@@ -41,6 +41,9 @@ from mesalab.archs.base import Core, Memory, check, check_positive
 class SlotCore(Core):
     """K key-value slots written every step (oldest overwritten), read by attention."""
 
+    # a read of the single slot just written has attention weight 1 whatever query and key
+    zero_grad_without_memory = ("query.*", "key.*")
+
     @classmethod
     def matched_kwargs(cls, width: int) -> dict[str, Any]:
         """The controller width; slots rounded up to the heads, so it moves in steps of one."""

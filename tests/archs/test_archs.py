@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from fnmatch import fnmatch
 
 import pytest
 import torch
@@ -13,7 +14,6 @@ from mesalab.archs import (
     GRUCore,
     Learner,
     LSTMCore,
-    MambaCore,
     SlotCore,
     TransformerCore,
     matched_widths,
@@ -24,30 +24,19 @@ from mesalab.archs.budget import config_cores, count_learner, default_budget
 D, A, B, T = 5, 3, 4, 7
 K = 3  # slots in the test slot core: fewer than T, so the ring buffer wraps
 
+#: every arch config's core at a small width (a new arch joins by its config alone), plus
+#: variants for known answers: a slot store smaller than T (so the ring wraps), eager attention
 CORES = {
-    "lstm": lambda memory: LSTMCore(D, hidden_size=8, memory=memory),
-    "gru": lambda memory: GRUCore(D, hidden_size=8, memory=memory),
-    "slot": lambda memory: SlotCore(D, num_slots=K, width=8, num_heads=2, memory=memory),
-    "ffn": lambda memory: FFNCore(D, hidden_size=8, num_layers=2, memory=memory),
-    "transformer": lambda memory: TransformerCore(
-        D, d_model=8, num_layers=2, num_heads=2, max_context=32, memory=memory
-    ),
-    "transformer_eager": lambda memory: TransformerCore(
-        D, d_model=8, num_heads=2, max_context=32, attn_implementation="eager", memory=memory
-    ),
-    "mamba": lambda memory: MambaCore(D, d_model=8, num_layers=2, state_size=4, memory=memory),
+    name: lambda memory, cls=cls: cls(D, **cls.matched_kwargs(8), memory=memory)
+    for name, cls in config_cores().items()
 }
-CASES = [(name, mem) for name in CORES for mem in (True, False) if not (name == "ffn" and mem)]
+CORES["slot_ring"] = lambda memory: SlotCore(D, num_slots=K, width=8, num_heads=2, memory=memory)
+CORES["transformer_eager"] = lambda memory: TransformerCore(
+    D, **TransformerCore.matched_kwargs(8), attn_implementation="eager", memory=memory
+)
+CLASSES = {**config_cores(), "slot_ring": SlotCore, "transformer_eager": TransformerCore}
+CASES = [(n, mem) for n in CORES for mem in (True, False) if CLASSES[n].has_memory or not mem]
 IDS = [f"{name}-mem{'on' if mem else 'off'}" for name, mem in CASES]
-# Parameters that provably get a zero gradient without memory: the recurrent weights multiply
-# the zero initial state; attention over the single slot just written has weight 1 whatever
-# the query and key; the decay of a zero scan state is multiplied by zero.
-DEAD_WITHOUT_MEMORY = {
-    "lstm": ("core.rnn.weight_hh",),
-    "gru": ("core.rnn.weight_hh",),
-    "slot": ("core.query.", "core.key."),
-    "mamba": tuple(f"core.mamba.layers.{i}.mixer.A_log" for i in range(2)),
-}
 
 
 def make(name: str, memory: bool, seed: int = 0) -> Learner:
@@ -126,7 +115,7 @@ def test_past_matters_only_with_memory(name, memory, x):
 
 
 def test_slot_memory_forgets_beyond_its_slots(x):
-    learner = make("slot", True)
+    learner = make("slot_ring", True)
     full = run(learner, x)[0]
     for t in range(K, T):
         x2 = x.clone()
@@ -147,12 +136,13 @@ def test_gradients_reach_every_parameter(name, memory, x):
     out, _ = learner(x, learner.initial_memory(B))
     loss = out.logits.sum() + out.value.sum() + out.mean.pow(2).sum()
     loss.backward()
-    dead = () if memory else DEAD_WITHOUT_MEMORY.get(name, ())
+    # a core names the parameters that provably get no gradient without memory
+    dead = () if memory else CLASSES[name].zero_grad_without_memory
     params = [(n, p) for n, p in learner.named_parameters() if p.requires_grad]
     assert params
     for n, p in params:
         assert p.grad is not None and torch.isfinite(p.grad).all(), n
-        if n.startswith(dead):
+        if any(fnmatch(n.removeprefix("core."), pattern) for pattern in dead):
             assert p.grad.abs().max() == 0, n
         else:
             assert p.grad.abs().max() > 0, n
@@ -337,7 +327,7 @@ def test_matched_widths_refuses_an_unmatchable_budget():
 
 def test_slot_store_grows_to_its_slots_then_slides(x):
     """Acting writes one slot per step up to K, then keeps the last K; a reset drops dead slots."""
-    learner = make("slot", True)
+    learner = make("slot_ring", True)
     mem = learner.initial_memory(B)
     assert mem["keys"].shape[2] == 0
     for t in range(T):
