@@ -131,8 +131,9 @@ class TransformerCore(Core):
             last <= self.max_context,
             "max_context",
             self.max_context,
-            f">= {last}, the context since the last reset (reset memory between episodes, "
-            "or build the core with a larger max_context)",
+            f">= {last} here: the context since the last reset has reached {last} positions, and "
+            "the whole task may need more (a run checks max_context against the task's length "
+            "before training; reset memory between episodes, or build a larger max_context)",
         )
         return pos[:, None] + torch.arange(t, device=pos.device)  # (B, T)
 
