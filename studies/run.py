@@ -66,8 +66,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_logger(cfg: DictConfig, run_dir: Path, memory: bool) -> NullLogger:
-    """W&B (offline by default) or nothing."""
+def make_logger(
+    cfg: DictConfig, run_dir: Path, memory: bool, reinit: str = "finish_previous"
+) -> NullLogger:
+    """W&B (offline by default) or nothing; ``reinit="create_new"`` for runs open together."""
     if cfg.logger.kind == "none":
         return NullLogger()
     dist = distribution_tag(cfg.condition.distribution, cfg.condition.pool_size)
@@ -87,6 +89,7 @@ def make_logger(cfg: DictConfig, run_dir: Path, memory: bool) -> NullLogger:
         ],
         config=OmegaConf.to_container(cfg, resolve=True),
         run_dir=run_dir,
+        reinit=reinit,
     )
 
 
@@ -125,6 +128,7 @@ class Run:
         self.updates = tcfg.updates if self.signal.updates_weights else 0
         self.callbacks = default_callbacks() if callbacks is None else callbacks
         self.logger: NullLogger = NullLogger()
+        self.population: list[str] | None = None  # set by a population job (the run record's)
         self._resolved = OmegaConf.to_container(cfg, resolve=True)
 
     def payload(self, final: bool) -> dict[str, Any]:
@@ -235,6 +239,7 @@ class Run:
             location=ev.location,
             ood=ev.ood,
             code=code_state(),  # commit and dirty flag, read by mesalab-report's header
+            population=self.population,
         )
 
     def write(self, ev: Evaluation) -> RunRecord:
@@ -305,7 +310,14 @@ def main(cfg: DictConfig) -> str:
     hc = HydraConfig.get()
     # bad config/checkpoint: message + status 2 (in a sweep: a failed run); signal: 128 + signum
     with clean_exit(config_errors=hc.mode != RunMode.MULTIRUN):
-        record = run(cfg, Path(hc.runtime.output_dir))
+        if cfg.population.members:
+            # imported here: a population job is built from this module's Run
+            from mesalab.studies.population_run import run_population
+
+            records = run_population(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+            record = next((r for r in records if r is not None), None)
+        else:
+            record = run(cfg, Path(hc.runtime.output_dir))
     log.info("done in %.1f s", time.time() - t0)
     return SKIPPED if record is None else "finished"
 
