@@ -240,6 +240,11 @@ def validate(cfg: DictConfig) -> None:
         _fail("population.max_size", cfg.population.max_size, ">= 1")
     if cfg.population.streams not in ("member", "shared"):
         _fail("population.streams", cfg.population.streams, "member or shared")
+    check_members(cfg)
+
+
+def check_members(cfg: DictConfig) -> None:
+    """Members may only differ in ``MEMBER_KEYS`` (shapes, arch and signal are shared)."""
     for i, member in enumerate(cfg.population.members):
         bad = sorted({k for k, _ in flat_items(member)} - set(MEMBER_KEYS))
         if bad:

@@ -36,7 +36,7 @@ from mesalab.studies.callbacks import (
     StopOnSignal,
 )
 from mesalab.studies.checkpoint import atomic_write, save_checkpoint
-from mesalab.studies.config import POPULATION_DIR, flat_items
+from mesalab.studies.config import POPULATION_DIR, check_members, flat_items
 from mesalab.studies.errors import ConfigError, Interrupted, signal_name
 from mesalab.studies.loop import PopulationState, TrainingDiverged, train_population
 from mesalab.studies.population import Member
@@ -92,6 +92,7 @@ def run_population(
     cfg: DictConfig, job_dir: Path, job_overrides: list[str] | None = None
 ) -> list[RunRecord | None]:
     """Train, evaluate and write every member; a record per member (None: skipped, failed)."""
+    check_members(cfg)  # each member's own config is checked whole below
     cfgs = member_configs(cfg)
     root = member_root(job_dir)
     dirs = [root / c.run_name for c in cfgs]

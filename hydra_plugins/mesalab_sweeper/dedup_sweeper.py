@@ -22,7 +22,7 @@ from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
 from mesalab.studies.progress import RECORD_DIR, ProgressMonitor, SweepProgress
-from mesalab.studies.sweep import clear_records, dedupe_jobs, group_jobs
+from mesalab.studies.sweep import clear_records, dedupe_jobs, group_jobs, job_size
 
 
 @dataclass
@@ -74,7 +74,7 @@ class DedupSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         clear_records(sweep_dir / RECORD_DIR)  # records of an earlier launch are not this one's
-        total = sum(len(batch) for batch in self.overrides)  # jobs (a population is one)
+        total = sum(job_size(job) for batch in self.overrides for job in batch)  # runs
         monitor = ProgressMonitor(
             sweep_dir / RECORD_DIR, SweepProgress(total, sweep_dir.name), log_every=self.log_every
         )
