@@ -13,7 +13,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from mesalab.studies.conditions import arch_has_memory, signal_class
 from mesalab.studies.errors import ConfigError
@@ -245,7 +245,11 @@ def validate(cfg: DictConfig) -> None:
 
 def check_members(cfg: DictConfig) -> None:
     """Members may only differ in ``MEMBER_KEYS`` (shapes, arch and signal are shared)."""
-    for i, member in enumerate(cfg.population.members):
+    members = cfg.population.members
+    if not all(isinstance(m, DictConfig | dict) for m in members):
+        value = OmegaConf.to_container(members) if isinstance(members, ListConfig) else members
+        _fail("population.members", value, f"a list of mappings of keys among {list(MEMBER_KEYS)}")
+    for i, member in enumerate(members):
         bad = sorted({k for k, _ in flat_items(member)} - set(MEMBER_KEYS))
         if bad:
             _fail(f"population.members[{i}]", bad, f"keys among {list(MEMBER_KEYS)}")

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 import yaml
 from hydra.utils import instantiate
@@ -40,10 +42,13 @@ from mesalab.studies.config import POPULATION_DIR, check_members, flat_items
 from mesalab.studies.errors import ConfigError, Interrupted, signal_name
 from mesalab.studies.loop import PopulationState, TrainingDiverged, train_population
 from mesalab.studies.population import Member
-from mesalab.studies.record import RunRecord
+from mesalab.studies.record import RunRecord, read_record
 from mesalab.studies.resume import check_finished
-from mesalab.studies.run import Run, is_finished, make_logger
 from mesalab.studies.validation import check_config
+
+#: ``mesalab.studies.run.Run`` (passed in by ``run.py``: this module cannot import it, which
+#: would close an import cycle); what is used of it is named in each function
+Run = Any
 
 log = logging.getLogger("mesalab.run")
 
@@ -89,7 +94,10 @@ def member_callbacks(first: bool) -> list[Callback]:
 
 
 def run_population(
-    cfg: DictConfig, job_dir: Path, job_overrides: list[str] | None = None
+    cfg: DictConfig,
+    job_dir: Path,
+    new_run: Callable[[DictConfig, Path, list[Callback]], Run],
+    job_overrides: list[str] | None = None,
 ) -> list[RunRecord | None]:
     """Train, evaluate and write every member; a record per member (None: skipped, failed)."""
     check_members(cfg)  # each member's own config is checked whole below
@@ -104,14 +112,14 @@ def run_population(
     todo: list[int] = []
     for i, (c, d) in enumerate(zip(cfgs, dirs, strict=True)):
         check_config(c)
-        if is_finished(d) and not c.force:
+        if read_record(d) is not None and not c.force:  # finished (metrics.json is last)
             check_finished(d, OmegaConf.to_container(c, resolve=True))
             log.info("already finished, skipping: %s (force=true reruns it)", d)
             continue
         todo.append(i)
     if not todo:
         return records
-    runs = {i: Run(cfgs[i], dirs[i], member_callbacks(i == todo[0])) for i in todo}
+    runs = {i: new_run(cfgs[i], dirs[i], member_callbacks(i == todo[0])) for i in todo}
     for i, r in runs.items():
         write_hydra_files(r, common + member_overrides(cfg.population.members[i]))
         if r.cfg.resume and not r.cfg.force:
@@ -139,7 +147,7 @@ def train_together(runs: list[Run], streams: str) -> list[str]:
     if not supports(r0.learner) or not r0.signal.updates_weights or r0.optimizer is None:
         return train_one_by_one(runs)
     for r in runs:
-        r.logger = make_logger(r.cfg, r.run_dir, r.memory, reinit="create_new")
+        r.open_logger(reinit="create_new")
         r.population = [x.run_dir.name for x in runs] if streams == "shared" else None
     if len(runs) == 1:
         r0.population = None  # a population of one is the solo run
@@ -217,7 +225,7 @@ def train_one_by_one(runs: list[Run]) -> list[str]:
     """Members without a population computation (or without training): solo, in turn."""
     diverged = []
     for r in runs:
-        r.logger = make_logger(r.cfg, r.run_dir, r.memory, reinit="create_new")
+        r.open_logger(reinit="create_new")
         r.callbacks.append(StopOnSignal())
         try:
             r.train()

@@ -40,6 +40,7 @@ from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, 
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
+from mesalab.studies.population_run import run_population
 from mesalab.studies.progress import SKIPPED
 from mesalab.studies.record import RunRecord, Train, read_record
 from mesalab.studies.resume import check_finished, resume_from
@@ -272,11 +273,15 @@ class Run:
         rec.write(self.run_dir / "metrics.json")  # last: its presence marks a finished run
         return rec
 
+    def open_logger(self, reinit: str = "finish_previous") -> None:
+        """Start the run's logger (``reinit="create_new"``: beside other open runs)."""
+        self.logger = make_logger(self.cfg, self.run_dir, self.memory, reinit)
+
     def execute(self) -> RunRecord:
         """Every step, resuming first when asked and a checkpoint exists."""
         if self.cfg.resume and not self.cfg.force:  # force=true starts afresh over any checkpoint
             self.resume()
-        self.logger = make_logger(self.cfg, self.run_dir, self.memory)
+        self.open_logger()
         self.train()
         rec = self.write(self.freeze_and_evaluate())
         log.info(
@@ -310,11 +315,9 @@ def main(cfg: DictConfig) -> str:
     hc = HydraConfig.get()
     # bad config/checkpoint: message + status 2 (in a sweep: a failed run); signal: 128 + signum
     with clean_exit(config_errors=hc.mode != RunMode.MULTIRUN):
-        if cfg.population.members:
-            # imported here: a population job is built from this module's Run
-            from mesalab.studies.population_run import run_population
-
-            records = run_population(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        if cfg.population.members:  # a population job: each member a Run of its own
+            out = Path(hc.runtime.output_dir)
+            records = run_population(cfg, out, Run, list(hc.overrides.task))
             record = next((r for r in records if r is not None), None)
         else:
             record = run(cfg, Path(hc.runtime.output_dir))

@@ -18,7 +18,7 @@ from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.errors import ConfigError, Interrupted
 from mesalab.studies.loop import TrainingDiverged
 from mesalab.studies.population_run import run_population
-from mesalab.studies.run import run
+from mesalab.studies.run import Run, run
 from mesalab.studies.signals import A2C
 from mesalab.studies.sweep import group_jobs, job_size
 from tests.studies.conftest import TINY
@@ -65,7 +65,7 @@ def job_dir(root: Path) -> Path:
 def test_a_population_of_one_writes_the_solo_runs_record(make_cfg, tmp_path: Path) -> None:
     solo = run(make_cfg(*TINY, "seed=1"), tmp_path / "solo")
     assert solo is not None
-    (rec,) = run_population(make_cfg(*TINY, members("seed:1")), job_dir(tmp_path / "pop"))
+    (rec,) = run_population(make_cfg(*TINY, members("seed:1")), job_dir(tmp_path / "pop"), Run)
     member = tmp_path / "pop" / NAME.format("related", 1)
     assert rec is not None and "population" not in json.loads((member / "metrics.json").read_text())
     assert record(member) == record(tmp_path / "solo")
@@ -81,7 +81,7 @@ def test_members_are_written_with_their_own_data_side_and_population(
         "training.batch_size=32",
         members("seed:1", "seed:2,condition.distribution:pool,condition.pool_size:4"),
     )
-    recs = run_population(cfg, job_dir(tmp_path))
+    recs = run_population(cfg, job_dir(tmp_path), Run)
     names = [NAME.format("related", 1), NAME.format("pool4", 2)]
     assert [(r.seed, r.distribution) for r in recs] == [(1, "related"), (2, "pool4")]
     for name in names:
@@ -93,9 +93,9 @@ def test_members_are_written_with_their_own_data_side_and_population(
 
 def test_in_member_streams_a_member_does_not_depend_on_the_others(make_cfg, tmp_path) -> None:
     base = [*TINY, "training.batch_size=32", "population.streams=member"]
-    run_population(make_cfg(*base, members("seed:1", "seed:2")), job_dir(tmp_path / "a"))
+    run_population(make_cfg(*base, members("seed:1", "seed:2")), job_dir(tmp_path / "a"), Run)
     other = members("seed:1", "seed:3,condition.distribution:pool,condition.pool_size:2")
-    run_population(make_cfg(*base, other), job_dir(tmp_path / "b"))
+    run_population(make_cfg(*base, other), job_dir(tmp_path / "b"), Run)
     name = NAME.format("related", 1)
     assert record(tmp_path / "a" / name) == record(tmp_path / "b" / name)
     # and the record says nothing of the population: it does not matter
@@ -104,7 +104,9 @@ def test_in_member_streams_a_member_does_not_depend_on_the_others(make_cfg, tmp_
 
 def test_a_member_key_outside_the_data_side_is_refused(make_cfg, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"population.members\[0\]"):
-        run_population(make_cfg(*TINY, members("seed:1,training.updates:5")), job_dir(tmp_path))
+        run_population(
+            make_cfg(*TINY, members("seed:1,training.updates:5")), job_dir(tmp_path), Run
+        )
 
 
 def test_a_diverging_member_stops_alone(make_cfg, tmp_path: Path) -> None:
@@ -117,7 +119,7 @@ def test_a_diverging_member_stops_alone(make_cfg, tmp_path: Path) -> None:
         members("seed:1", "seed:2"),
     )
     with pytest.raises(TrainingDiverged, match="1 of 2 members diverged"):
-        run_population(cfg, job_dir(tmp_path))
+        run_population(cfg, job_dir(tmp_path), Run)
     ok, bad = tmp_path / NAME.format("related", 1), tmp_path / NAME.format("related", 2)
     assert record(ok)["seed"] == 1 and load_checkpoint(ok / "checkpoint.pt")["loop"]["update"] == 5
     assert not (bad / "metrics.json").exists()
@@ -144,29 +146,29 @@ def test_an_interrupted_population_resumes_to_the_same_records(
     make_cfg, tmp_path: Path, monkeypatch
 ) -> None:
     base = [*TINY, "training.updates=5", members("seed:1", "seed:2")]
-    run_population(make_cfg(*base), job_dir(tmp_path / "whole"))
+    run_population(make_cfg(*base), job_dir(tmp_path / "whole"), Run)
     solo_callbacks = population_run.member_callbacks
     monkeypatch.setattr(
         population_run, "member_callbacks", lambda first: [*solo_callbacks(first), SigtermAt(2)]
     )
     with pytest.raises(Interrupted) as stop:
-        run_population(make_cfg(*base), job_dir(tmp_path / "cut"))
+        run_population(make_cfg(*base), job_dir(tmp_path / "cut"), Run)
     assert stop.value.exit_status == 143
     names = [NAME.format("related", s) for s in (1, 2)]
     for name in names:  # every member checkpointed, none finished
         assert load_checkpoint(tmp_path / "cut" / name / "checkpoint.pt")["loop"]["update"] == 2
         assert not (tmp_path / "cut" / name / "metrics.json").exists()
     monkeypatch.setattr(population_run, "member_callbacks", solo_callbacks)
-    run_population(make_cfg(*base, "resume=true"), job_dir(tmp_path / "cut"))
+    run_population(make_cfg(*base, "resume=true"), job_dir(tmp_path / "cut"), Run)
     for name in names:
         assert record(tmp_path / "cut" / name) == record(tmp_path / "whole" / name)
 
 
 def test_finished_members_are_skipped(make_cfg, tmp_path: Path) -> None:
-    run_population(make_cfg(*TINY, members("seed:1", "seed:2")), job_dir(tmp_path))
+    run_population(make_cfg(*TINY, members("seed:1", "seed:2")), job_dir(tmp_path), Run)
     first = tmp_path / NAME.format("related", 1)
     stamp = (first / "metrics.json").stat().st_mtime_ns
-    recs = run_population(make_cfg(*TINY, members("seed:1", "seed:3")), job_dir(tmp_path))
+    recs = run_population(make_cfg(*TINY, members("seed:1", "seed:3")), job_dir(tmp_path), Run)
     assert recs[0] is None and recs[1] is not None and recs[1].seed == 3
     assert (first / "metrics.json").stat().st_mtime_ns == stamp
 
