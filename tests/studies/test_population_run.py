@@ -18,6 +18,7 @@ from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.errors import ConfigError, Interrupted
 from mesalab.studies.loop import TrainingDiverged
 from mesalab.studies.population_run import run_population
+from mesalab.studies.progress import JobRecord, SweepProgress
 from mesalab.studies.run import Run, run
 from mesalab.studies.signals import A2C
 from mesalab.studies.sweep import group_jobs, job_size
@@ -221,3 +222,11 @@ def test_a_grouped_sweep_writes_the_runs_of_an_ungrouped_one(tmp_path: Path) -> 
     assert [d.name for d in dirs[1]] == [d.name for d in dirs[8]] and len(dirs[1]) == 8
     for solo, member in zip(dirs[1], dirs[8], strict=True):
         assert record(solo) == record(member)
+
+
+def test_sweep_progress_counts_the_runs_of_population_jobs() -> None:
+    progress = SweepProgress(total=5, name="s", clock=lambda: 0.0)
+    progress.add(JobRecord(0, "a", "finished", 1.0, runs=3))
+    progress.add(JobRecord(1, "b", "skipped", 0.0))
+    assert progress.done == 4 and progress.count("finished") == 3
+    assert progress.line().startswith("s: 4/5 runs done (3 finished, 0 failed, 1 skipped)")
