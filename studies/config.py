@@ -6,12 +6,14 @@ values and names the offending field, before anything is built or trained.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from mesalab.studies.conditions import arch_has_memory, signal_class
 from mesalab.studies.errors import ConfigError
@@ -84,6 +86,24 @@ class LoggerConfig:
 
 
 @dataclass
+class PopulationConfig:
+    """Runs trained together as one population (``mesalab.studies.population_run``).
+
+    ``members``: one mapping per member of dotted config keys to values, applied on top of the
+    job's config (empty: a solo run). Only the seed and the data side may differ: ``seed``,
+    ``condition.distribution``, ``condition.pool_size`` (``MEMBER_KEYS``). The sweeper fills it.
+    """
+
+    max_size: int = 8  # the sweeper groups at most this many runs into one job (1: solo jobs)
+    streams: str = "shared"  # random streams: shared (faster) or member (composition-free)
+    members: list[Any] = field(default_factory=list)
+
+
+#: the config keys in which members of one population may differ
+MEMBER_KEYS = ("seed", "condition.distribution", "condition.pool_size")
+
+
+@dataclass
 class RunConfig:
     """One run: train (or not), freeze, evaluate."""
 
@@ -93,6 +113,7 @@ class RunConfig:
     condition: ConditionConfig = field(default_factory=ConditionConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
     seed: int = 0
     device: str = "auto"
     # torch CPU threads: at these batch sizes a second thread gains nothing on the CPU, and
@@ -130,6 +151,24 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("mesalab_dist", distribution_tag)
     if not OmegaConf.has_resolver("mesalab_mem"):
         OmegaConf.register_new_resolver("mesalab_mem", _memory_tag)
+    if not OmegaConf.has_resolver("mesalab_job"):
+        OmegaConf.register_new_resolver("mesalab_job", job_dir_name)
+
+
+def job_dir_name(run_name: str, members: Any) -> str:
+    """The job's directory: the run's name, or ``.populations/<hash>`` for a population job.
+
+    A population writes each member into its own run directory beside it (named by the
+    member's run name); the job's own directory (Hydra's ``.hydra``, the job log) starts with a
+    dot so that the analysis never takes it for a run.
+    """
+    if not members:
+        return run_name
+    text = json.dumps(OmegaConf.to_container(members), sort_keys=True)
+    return f"{POPULATION_DIR}/{hashlib.sha1(text.encode()).hexdigest()[:12]}"
+
+
+POPULATION_DIR = ".populations"
 
 
 def _memory_tag(memory: bool | None, core_target: str) -> str:
@@ -197,3 +236,30 @@ def validate(cfg: DictConfig) -> None:
         _fail("seed", cfg.seed, ">= 0")
     if cfg.checkpoint_every < 0:
         _fail("checkpoint_every", cfg.checkpoint_every, ">= 0")
+    if cfg.population.max_size < 1:
+        _fail("population.max_size", cfg.population.max_size, ">= 1")
+    if cfg.population.streams not in ("member", "shared"):
+        _fail("population.streams", cfg.population.streams, "member or shared")
+    check_members(cfg)
+
+
+def check_members(cfg: DictConfig) -> None:
+    """Members may only differ in ``MEMBER_KEYS`` (shapes, arch and signal are shared)."""
+    members = cfg.population.members
+    if not all(isinstance(m, DictConfig | dict) for m in members):
+        value = OmegaConf.to_container(members) if isinstance(members, ListConfig) else members
+        _fail("population.members", value, f"a list of mappings of keys among {list(MEMBER_KEYS)}")
+    for i, member in enumerate(members):
+        bad = sorted({k for k, _ in flat_items(member)} - set(MEMBER_KEYS))
+        if bad:
+            _fail(f"population.members[{i}]", bad, f"keys among {list(MEMBER_KEYS)}")
+
+
+def flat_items(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) of a mapping, nested (``{condition: {pool_size: 8}}``) or flat
+    (``{condition.pool_size: 8}``, as Hydra parses it)."""
+    out = []
+    for k, v in node.items():
+        key = f"{prefix}{k}"
+        out += flat_items(v, f"{key}.") if isinstance(v, DictConfig | dict) else [(key, v)]
+    return out

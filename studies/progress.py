@@ -27,7 +27,7 @@ from typing import IO, Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +46,28 @@ class JobRecord:
     duration_s: float
     error: str = ""
     traceback: str = ""  # of a failed job, where the job ran
+    runs: int = 1  # runs the job trained (a population job: its members)
 
 
-def record_of(num: int, run_dir: str, job_return: JobReturn, duration_s: float) -> JobRecord:
+def record_of(
+    num: int, run_dir: str, job_return: JobReturn, duration_s: float, runs: int = 1
+) -> JobRecord:
     """A record from Hydra's JobReturn: failed (with the error), skipped or finished."""
     if job_return.status == JobStatus.FAILED:
         err = job_return._return_value  # the exception; .return_value would raise it
         message = " ".join(str(err).split())  # one line per failed run in the summary
         trace = "".join(traceback.format_exception(err)) if isinstance(err, BaseException) else ""
         return JobRecord(
-            num, run_dir, "failed", duration_s, f"{type(err).__name__}: {message}", trace
+            num, run_dir, "failed", duration_s, f"{type(err).__name__}: {message}", trace, runs
         )
     status = "skipped" if job_return._return_value == SKIPPED else "finished"
-    return JobRecord(num, run_dir, status, duration_s)
+    return JobRecord(num, run_dir, status, duration_s, runs=runs)
+
+
+def runs_of(config: DictConfig | None) -> int:
+    """How many runs a job's config trains: its population's members, or 1."""
+    members = OmegaConf.select(config, "population.members", default=None) if config else None
+    return len(members) if members else 1
 
 
 def fmt_duration(seconds: float) -> str:
@@ -82,26 +91,32 @@ class SweepProgress:
         self.records[record.num] = record
 
     def count(self, status: str) -> int:
-        """Jobs that ended with ``status``."""
-        return sum(r.status == status for r in self.records.values())
+        """Runs whose job ended with ``status``."""
+        return sum(r.runs for r in self.records.values() if r.status == status)
+
+    @property
+    def done(self) -> int:
+        """Runs whose job has ended."""
+        return sum(r.runs for r in self.records.values())
 
     def eta_s(self) -> float | None:
         """Seconds left: runs left x mean finished duration / observed concurrency."""
-        ran = [r.duration_s for r in self.records.values() if r.status != "skipped"]
-        left = self.total - len(self.records)
+        timed = [r for r in self.records.values() if r.status != "skipped"]
+        ran = [r.duration_s for r in timed]
+        left = self.total - self.done
         if left <= 0:
             return 0.0
         if not ran:
             return None  # nothing timed yet (skipped runs take no time)
         wall = max(self.clock() - self.start, 1e-9)
         concurrency = max(1.0, sum(ran) / wall)
-        return left * (sum(ran) / len(ran)) / concurrency
+        return left * (sum(ran) / sum(r.runs for r in timed)) / concurrency  # per run
 
     def line(self) -> str:
         """One line: ``name: 12/98 runs done (10 finished, 1 failed, 1 skipped), ETA 23m10s``."""
         eta = self.eta_s()
         return (
-            f"{self.name}: {len(self.records)}/{self.total} runs done "
+            f"{self.name}: {self.done}/{self.total} runs done "
             f"({self.count('finished')} finished, {self.count('failed')} failed, "
             f"{self.count('skipped')} skipped), elapsed {fmt_duration(self.clock() - self.start)}"
             f", ETA {'unknown' if eta is None else fmt_duration(eta)}"
@@ -113,8 +128,8 @@ class SweepProgress:
             (r for r in self.records.values() if r.status == "failed"), key=lambda r: r.num
         )
         lines = [self.line().replace(", ETA 0s", "")]
-        if len(self.records) < self.total:
-            lines.append(f"{self.total - len(self.records)} runs never reported")
+        if self.done < self.total:
+            lines.append(f"{self.total - self.done} runs never reported")
         for r in failed:
             lines.append(f"FAILED {r.run_dir}: {r.error}")
         if failed:
@@ -153,7 +168,8 @@ class JobRecorder(Callback):
         if hc.mode is None or hc.mode.name != "MULTIRUN":
             return
         start = self._start.pop(hc.job.num, time.time())
-        record = record_of(hc.job.num, hc.runtime.output_dir, job_return, time.time() - start)
+        took = time.time() - start
+        record = record_of(hc.job.num, hc.runtime.output_dir, job_return, took, runs_of(config))
         write_record(Path(hc.sweep.dir) / RECORD_DIR, record)
 
 
@@ -187,7 +203,7 @@ class ProgressMonitor:
             self.stream.write("\r\033[K" + self.progress.line() + "\r")
             self.stream.flush()
             return
-        now, done = self.progress.clock(), len(self.progress.records)
+        now, done = self.progress.clock(), self.progress.done
         if now - self._last_log >= self.log_every and done != self._logged_done:
             log.info("%s", self.progress.line())
             self._last_log, self._logged_done = now, done
@@ -223,7 +239,8 @@ class ProgressMonitor:
             num, old = hydra.job.num, self.progress.records.get(hydra.job.num)
             if old is None or jr.status == JobStatus.FAILED:
                 duration = old.duration_s if old else 0.0
-                self.progress.add(record_of(num, hydra.runtime.output_dir, jr, duration))
+                runs = runs_of(jr.cfg)
+                self.progress.add(record_of(num, hydra.runtime.output_dir, jr, duration, runs))
         if self.tty:
             self.stream.write("\r\033[K")  # the summary's first line repeats it
             self.stream.flush()

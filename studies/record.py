@@ -121,6 +121,9 @@ class RunRecord:
     ood: dict[str, OODEntry] = field(default_factory=dict)
     #: the code that ran: {"commit": sha or "unknown", "dirty": bool or None} (absent: older runs)
     code: dict[str, str | bool | None] | None = optional()
+    #: the run names of the population it trained in, in order, when its results depend on them
+    #: (streams=shared, more than one member); absent for a solo run
+    population: list[str] | None = optional()
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:

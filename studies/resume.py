@@ -37,6 +37,8 @@ RESULT_FREE = (
     "out_root",
     "sweep_name",
     "run_name",
+    # how runs are grouped into jobs; a population run records its members (RunRecord)
+    "population",
 )
 
 _ABSENT = "<absent>"

@@ -40,6 +40,7 @@ from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, 
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.plots import plot_curves
+from mesalab.studies.population_run import run_population
 from mesalab.studies.progress import SKIPPED
 from mesalab.studies.record import RunRecord, Train, read_record
 from mesalab.studies.resume import check_finished, resume_from
@@ -66,8 +67,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_logger(cfg: DictConfig, run_dir: Path, memory: bool) -> NullLogger:
-    """W&B (offline by default) or nothing."""
+def make_logger(
+    cfg: DictConfig, run_dir: Path, memory: bool, reinit: str = "finish_previous"
+) -> NullLogger:
+    """W&B (offline by default) or nothing; ``reinit="create_new"`` for runs open together."""
     if cfg.logger.kind == "none":
         return NullLogger()
     dist = distribution_tag(cfg.condition.distribution, cfg.condition.pool_size)
@@ -87,6 +90,7 @@ def make_logger(cfg: DictConfig, run_dir: Path, memory: bool) -> NullLogger:
         ],
         config=OmegaConf.to_container(cfg, resolve=True),
         run_dir=run_dir,
+        reinit=reinit,
     )
 
 
@@ -125,6 +129,7 @@ class Run:
         self.updates = tcfg.updates if self.signal.updates_weights else 0
         self.callbacks = default_callbacks() if callbacks is None else callbacks
         self.logger: NullLogger = NullLogger()
+        self.population: list[str] | None = None  # set by a population job (the run record's)
         self._resolved = OmegaConf.to_container(cfg, resolve=True)
 
     def payload(self, final: bool) -> dict[str, Any]:
@@ -235,6 +240,7 @@ class Run:
             location=ev.location,
             ood=ev.ood,
             code=code_state(),  # commit and dirty flag, read by mesalab-report's header
+            population=self.population,
         )
 
     def write(self, ev: Evaluation) -> RunRecord:
@@ -267,11 +273,15 @@ class Run:
         rec.write(self.run_dir / "metrics.json")  # last: its presence marks a finished run
         return rec
 
+    def open_logger(self, reinit: str = "finish_previous") -> None:
+        """Start the run's logger (``reinit="create_new"``: beside other open runs)."""
+        self.logger = make_logger(self.cfg, self.run_dir, self.memory, reinit)
+
     def execute(self) -> RunRecord:
         """Every step, resuming first when asked and a checkpoint exists."""
         if self.cfg.resume and not self.cfg.force:  # force=true starts afresh over any checkpoint
             self.resume()
-        self.logger = make_logger(self.cfg, self.run_dir, self.memory)
+        self.open_logger()
         self.train()
         rec = self.write(self.freeze_and_evaluate())
         log.info(
@@ -305,7 +315,12 @@ def main(cfg: DictConfig) -> str:
     hc = HydraConfig.get()
     # bad config/checkpoint: message + status 2 (in a sweep: a failed run); signal: 128 + signum
     with clean_exit(config_errors=hc.mode != RunMode.MULTIRUN):
-        record = run(cfg, Path(hc.runtime.output_dir))
+        if cfg.population.members:  # a population job: each member a Run of its own
+            out = Path(hc.runtime.output_dir)
+            records = run_population(cfg, out, Run, list(hc.overrides.task))
+            record = next((r for r in records if r is not None), None)
+        else:
+            record = run(cfg, Path(hc.runtime.output_dir))
     log.info("done in %.1f s", time.time() - t0)
     return SKIPPED if record is None else "finished"
 

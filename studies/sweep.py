@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mesalab.studies.conditions import core_class, group_option, signal_class
+from mesalab.studies.config import MEMBER_KEYS
 
 
 def _as_dict(job: list[str]) -> dict[str, str]:
@@ -49,6 +50,41 @@ def dedupe_jobs(jobs: list[list[str]]) -> list[list[str]]:
             seen.add(key)
             out.append(canon)
     return out
+
+
+def group_jobs(jobs: list[list[str]], max_size: int) -> list[list[str]]:
+    """Jobs that differ only in ``MEMBER_KEYS`` joined into population jobs of <= max_size runs.
+
+    A population job is the overrides its members share plus ``population.members`` (each
+    member's own ``MEMBER_KEYS`` overrides); a group of one stays the plain job. Jobs with
+    ``+``/``~`` overrides or their own ``population.members`` stay alone.
+    """
+    if max_size <= 1:
+        return jobs
+    groups: dict[tuple[str, ...], list[list[str]]] = {}
+    for job in jobs:
+        alone = any(o.startswith(("+", "~", "population.members")) for o in job)
+        shared = tuple(o for o in job if o.split("=", 1)[0] not in MEMBER_KEYS)
+        groups.setdefault(("\0", *job) if alone else shared, []).append(job)
+    out = []
+    for shared, members in groups.items():
+        for lo in range(0, len(members), max_size):
+            chunk = members[lo : lo + max_size]
+            if len(chunk) == 1:
+                out.append(chunk[0])
+                continue
+            own = [[o for o in job if o.split("=", 1)[0] in MEMBER_KEYS] for job in chunk]
+            listed = ",".join("{" + ",".join(o.replace("=", ":", 1) for o in m) + "}" for m in own)
+            out.append([*shared, f"population.members=[{listed}]"])
+    return out
+
+
+def job_size(job: list[str]) -> int:
+    """How many runs a job trains: its population's members, or 1."""
+    for o in job:
+        if o.startswith("population.members="):
+            return o.count("{")
+    return 1
 
 
 def clear_records(folder: Path) -> None:

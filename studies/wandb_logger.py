@@ -43,6 +43,7 @@ class WandbLogger(NullLogger):
         tags: list[str],
         config: dict[str, Any],
         run_dir: Path,
+        reinit: str = "finish_previous",  # "create_new": a population's runs are open together
     ) -> None:
         import wandb
 
@@ -61,7 +62,7 @@ class WandbLogger(NullLogger):
             dir=str(run_dir),
             id=run_id,
             resume="allow",
-            reinit="finish_previous",
+            reinit=reinit,
             settings=wandb.Settings(console="off", silent=True),
         )
         self._wandb = wandb

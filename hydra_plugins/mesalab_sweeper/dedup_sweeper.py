@@ -22,7 +22,7 @@ from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
 from mesalab.studies.progress import RECORD_DIR, ProgressMonitor, SweepProgress
-from mesalab.studies.sweep import clear_records, dedupe_jobs
+from mesalab.studies.sweep import clear_records, dedupe_jobs, group_jobs, job_size
 
 
 @dataclass
@@ -53,9 +53,11 @@ class DedupSweeper(BasicSweeper):
     def split_arguments(  # type: ignore[override]
         self, overrides: list[Override], max_batch_size: int | None
     ) -> list[list[list[str]]]:
-        """All jobs of the product, deduplicated, re-chunked to ``max_batch_size``."""
+        """All jobs of the product, deduplicated, grouped into populations of at most
+        ``population.max_size`` runs, re-chunked to ``max_batch_size``."""
         batches = BasicSweeper.split_arguments(overrides, None)
         jobs: list[Any] = dedupe_jobs([job for batch in batches for job in batch])
+        jobs = group_jobs(jobs, int(self.config.population.max_size))
         if max_batch_size is None:
             return [jobs]
         return [jobs[i : i + max_batch_size] for i in range(0, len(jobs), max_batch_size)]
@@ -72,7 +74,7 @@ class DedupSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         clear_records(sweep_dir / RECORD_DIR)  # records of an earlier launch are not this one's
-        total = sum(len(batch) for batch in self.overrides)
+        total = sum(job_size(job) for batch in self.overrides for job in batch)  # runs
         monitor = ProgressMonitor(
             sweep_dir / RECORD_DIR, SweepProgress(total, sweep_dir.name), log_every=self.log_every
         )
