@@ -128,11 +128,12 @@ def analyze_horizons(
     horizons: list[int],
     num_tasks: int = 1000,
     out_dir: str | Path | None = None,
+    stretch: bool = False,
 ) -> dict[str, Any]:
     """The learner on longer episodes against the Bayes-optimal policy; ``horizons.json``."""
     loaded = load_run(run_dir)
     result = {**_header(loaded, run_dir, num_tasks), "analysis": "horizons"}
-    result.update(horizon_analysis(loaded, horizons, num_tasks, int(loaded.cfg.seed)))
+    result.update(horizon_analysis(loaded, horizons, num_tasks, int(loaded.cfg.seed), stretch))
     result["table"] = horizon_table(result)
     _write(out_dir or run_dir, "horizons.json", result)
     return result
@@ -204,6 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--horizons", default=None, help="also: episodes this many times as long, e.g. 1,2,4"
     )
+    parser.add_argument(
+        "--stretch-clock",
+        action="store_true",
+        help="with --horizons: trial input t/(h T) in [0, 1] instead of the training clock t/T",
+    )
     args = parser.parse_args(argv)
     if not (args.run_dir / "checkpoint.pt").exists():
         parser.error(f"run_dir={str(args.run_dir)!r}: no checkpoint.pt there")
@@ -220,7 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra.append(("controllers", analyze_controllers(args.run_dir, args.tasks, args.out)))
         if horizons is not None:
             extra.append(
-                ("horizons", analyze_horizons(args.run_dir, horizons, args.tasks, args.out))
+                (
+                    "horizons",
+                    analyze_horizons(
+                        args.run_dir, horizons, args.tasks, args.out, args.stretch_clock
+                    ),
+                )
             )
     except (CheckpointError, ValueError) as err:  # unreadable checkpoint, or a refused option
         print(f"error: {err}", file=sys.stderr)

@@ -5,9 +5,11 @@ on the same held-out tasks as the family's Bayes-optimal policy *for that length
 solved for the longer horizon). A learning algorithm keeps improving after trial T; a policy
 that only locates the task, or runs a fixed schedule, plateaus or degrades there.
 
-The trial-index input keeps the training clock: it reads ``t / T_train``, so the first T
-trials look exactly as in training and later trials continue the same scale past 1 (rather
-than squeezing the longer episode into [0, 1], which would change every trial's input).
+The trial-index input keeps the training clock by default: it reads ``t / T_train``, so the
+first T trials look exactly as in training and later trials continue the same scale past 1,
+values the network never saw. ``stretch=True`` instead squeezes the longer episode into the
+trained range, ``t / (h T_train)``, which changes every trial's input but none leaves the
+range. Neither is neutral; running both tells whether a change past T comes from the clock.
 A transformer is evaluated only where the episode fits its ``max_context``; a longer horizon
 is reported as not fitting, never truncated.
 
@@ -74,7 +76,12 @@ def segment_means(curve: Tensor, seg: int) -> list[float]:
 
 
 def one_horizon(
-    loaded: LoadedRun, h: int, num_tasks: int, seed: int, max_context: int | None
+    loaded: LoadedRun,
+    h: int,
+    num_tasks: int,
+    seed: int,
+    max_context: int | None,
+    stretch: bool = False,
 ) -> dict[str, Any]:
     """Learner and Bayes-optimal policy on episodes ``h`` times the training length."""
     cfg, base = loaded.cfg, loaded.family
@@ -91,7 +98,9 @@ def one_horizon(
         family, cfg.condition.distribution, cfg.condition.pool_size, seed=cfg.seed, device=device
     )
     latent = heldout_tasks(dist, num_tasks, seed, device)
-    learner = TrainingClock(LearnerPolicy(loaded.learner, greedy=bool(cfg.eval.greedy)), h)
+    learner = LearnerPolicy(loaded.learner, greedy=bool(cfg.eval.greedy))
+    if not stretch:
+        learner = TrainingClock(learner, h)
     ideal = family.references()[family.ideal_reference]
     with torch.no_grad():
         _, lt = rollout_stats(family, latent, learner, seed, keep_trajectory=True)
@@ -115,16 +124,18 @@ def one_horizon(
 
 
 def horizon_analysis(
-    loaded: LoadedRun, horizons: list[int], num_tasks: int, seed: int
+    loaded: LoadedRun, horizons: list[int], num_tasks: int, seed: int, stretch: bool = False
 ) -> dict[str, Any]:
     """Every horizon of ``horizons`` (multiples of the training length), JSON-ready."""
     max_context = getattr(loaded.learner.core, "max_context", None)
     return {
         "train_trials": loaded.family.num_trials,
         "max_context": max_context,
-        "clock": "t / train_trials (the training clock)",
+        "clock": "t / num_trials (stretched)" if stretch else "t / train_trials (training clock)",
         "ideal": loaded.family.ideal_reference,
-        "horizons": [one_horizon(loaded, h, num_tasks, seed, max_context) for h in horizons],
+        "horizons": [
+            one_horizon(loaded, h, num_tasks, seed, max_context, stretch) for h in horizons
+        ],
     }
 
 

@@ -70,6 +70,26 @@ def test_analyze_controllers_and_horizons_on_a_tiny_run(tmp_path: Path, capsys) 
     assert set(ctl["models"]) == names and ctl["best"] in names | {"none"}
     out = capsys.readouterr().out
     assert "controllers ->" in out and "horizons ->" in out
+    # the stretched clock changes nothing at the training length itself
+    other = tmp_path / "stretched"
+    assert (
+        main(
+            [
+                str(run_dir),
+                "--tasks",
+                "16",
+                "--horizons",
+                "1",
+                "--stretch-clock",
+                "--out",
+                str(other),
+            ]
+        )
+        == 0
+    )
+    stretched = json.loads((other / "horizons.json").read_text())
+    assert "stretched" in stretched["clock"] and "training clock" in hor["clock"]
+    assert stretched["horizons"][0]["learner_segments"] == one["learner_segments"]
 
 
 def test_transformer_horizon_beyond_its_context_is_reported_not_run(tmp_path: Path) -> None:
