@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def test_sections_show_the_best_model_and_segments(tmp_path: Path) -> None:
     assert row["arch"] == "lstm" and row["analysed"] == "3/3"
     assert row["best model (seeds)"] == "last_k (2/3); thompson 1"
     assert row["its gain over chance"] == "0.400" and row["margin"] == "0.200"
+    with open(out / "runs.csv") as f:
+        best = {r["run"]: r["controller_best"] for r in csv.DictReader(f)}
+    assert sorted(best.values()) == ["", "last_k", "last_k", "thompson"]
     (hrow,) = table_rows(horizon_md, "task")
     assert hrow["horizon"] == "2x" and hrow["analysed"] == "1/3"
     assert hrow["learner reward by segment"] == "0.700 → 0.600"
