@@ -59,12 +59,13 @@ def controller_row(g: Group) -> list[str] | None:
 def horizon_row(g: Group) -> list[str] | None:
     """Learner reward per training-length segment at the longest horizon that fits."""
     found = [read_json(r.path / "horizons.json") for r in g.runs]
-    results = [h for h in found if h is not None]
-    if not results:
+    fitting = [[x for x in h["horizons"] if x["fits"]] for h in found if h is not None]
+    fitting = [
+        f for f in fitting if f
+    ]  # a file whose every horizon overran the context says nothing
+    if not fitting:
         return None
-    longest = [
-        max((x for x in h["horizons"] if x["fits"]), key=lambda x: x["horizon"]) for h in results
-    ]
+    longest = [max(f, key=lambda x: x["horizon"]) for f in fitting]
     hs = sorted({x["horizon"] for x in longest})
     same = [x for x in longest if x["horizon"] == hs[-1]]  # seeds analysed at that horizon
     segs = [[x["learner_segments"][i] for x in same] for i in range(hs[-1])]
