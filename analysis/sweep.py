@@ -11,6 +11,7 @@ run's own bootstrap interval over tasks (and says so).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -134,6 +135,15 @@ def _load_yaml(path: Path) -> Any:
         return yaml.load(path.read_text(), Loader=_LOADER)
     except (OSError, yaml.YAMLError):
         return None
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    """A JSON object file, or {} when it is missing, unreadable or not an object."""
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 def read_run(path: Path) -> Run | None:
@@ -393,6 +403,9 @@ def flat_row(run: Run) -> dict[str, Any]:
     for prior, entry in m.ood.items():
         for k in ("improvement", "kept", "kept_vs_ideal"):
             row[f"ood_{prior}_{k}"] = getattr(entry, k)
+    # what ``mesalab-analyze --controllers`` left in the run directory (blank when not run)
+    ctl = _load_json(run.path / "controllers.json")
+    row["controller_best"], row["controller_margin"] = ctl.get("best"), ctl.get("margin")
     row["frozen_verified"] = m.frozen.verified
     row["overrides"] = " ".join(run.overrides)
     row["path"] = portable_path(run.path)
