@@ -16,13 +16,21 @@ from mesalab.analysis.sweep import Group, Stat
 #: (condition it tests, how the setting differs from the full condition, fields changed); the
 #: training field is the signal's condition (``Signal.condition``), whatever its config's name
 ABLATIONS: tuple[tuple[str, str, dict], ...] = (
-    ("memory", "memory off", {"memory": False}),
+    # memory off still sees the last trial's action and feedback: a one-step reactive rule can
+    # improve, so it tests "memory beyond one trial"; with the history inputs off too it tests
+    # "any access to history"
+    ("memory beyond one trial", "memory off", {"memory": False}),
+    (
+        "any access to history",
+        "memory and history inputs off",
+        {"memory": False, "history_inputs": False},
+    ),
     ("RL training (vs supervised)", "training supervised", {"signal": "supervised"}),
     ("trained weights (vs untrained)", "training none", {"signal": "none"}),
     ("related tasks (vs one task)", "distribution single", {"distribution": "single"}),
     ("related tasks (vs trialwise)", "distribution trialwise", {"distribution": "trialwise"}),
 )
-FULL = {"signal": "rl", "distribution": "related"}
+FULL = {"signal": "rl", "distribution": "related", "history_inputs": True}
 
 
 @dataclass
@@ -57,12 +65,12 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
         has_mem = _has_memory(gs)
         index: dict[tuple, Group] = {}
         for g in gs:  # the first group of a condition stands for it (e.g. two RL configs)
-            index.setdefault((g.signal_condition, g.memory, g.distribution), g)
+            index.setdefault((g.signal_condition, g.memory, g.distribution, g.history_inputs), g)
         full_key = {"memory": has_mem, **FULL}
 
         def find(fields: dict, full_key: dict = full_key, index: dict = index) -> Group | None:
             k = {**full_key, **fields}
-            return index.get((k["signal"], k["memory"], k["distribution"]))
+            return index.get((k["signal"], k["memory"], k["distribution"], k["history_inputs"]))
 
         full = find({})
         full_stat = full.stats["improvement"] if full else None
@@ -88,7 +96,10 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
             )
         )
         for condition, setting, fields in ABLATIONS:
-            if "memory" in fields and not has_mem:
+            if "memory" in fields and not has_mem and len(fields) > 1:
+                # no memory to switch off: the history ablation is then a one-factor one
+                fields = {k: v for k, v in fields.items() if k != "memory"}
+            elif "memory" in fields and not has_mem:
                 out.append(
                     Verdict(
                         task,

@@ -82,7 +82,8 @@ def results_table(groups: list[Group], runs: list[Run]) -> Block:
     header += [f"{n} regret" for n in refs] + ["interval"]
     rows = []
     for g in groups:
-        row = [g.task, g.arch, "on" if g.memory else "off", g.training, g.distribution]
+        mem = ("on" if g.memory else "off") + ("" if g.history_inputs else ", no history inputs")
+        row = [g.task, g.arch, mem, g.training, g.distribution]
         row += [g.variant] if variants else []
         row += [
             str(len(g.runs)),

@@ -26,11 +26,19 @@ from mesalab.studies.conditions import arch_has_memory, signal_condition
 from mesalab.studies.record import RunRecord, Summary, read_record, record_problem
 
 #: the condition columns of a group, in table order
-CONDITION = ("task", "arch", "training", "memory", "distribution")
+CONDITION = ("task", "arch", "training", "memory", "distribution", "history_inputs")
 #: references whose regret is reported; the oracle's is zero by definition (regret is vs it)
 SKIP_REF_REGRET = ("oracle",)
 #: the ideal observer used for the regret ratio, first one present
 IDEAL_REFERENCES = ("bayes_optimal", "gittins")
+
+
+def condition_of(record: RunRecord, name: str) -> Any:
+    """A condition column of a record (records from before the history switch had it on)."""
+    value = getattr(record, name)
+    return True if name == "history_inputs" and value is None else value
+
+
 # overrides that never change what a run computes (bookkeeping, logging, launchers)
 _BOOKKEEPING = (
     "seed",
@@ -81,7 +89,7 @@ class Run:
 
     def key(self) -> tuple:
         """The group this run belongs to: condition columns plus variant."""
-        return (*(getattr(self.record, k) for k in CONDITION), self.variant)
+        return (*(condition_of(self.record, k) for k in CONDITION), self.variant)
 
     def curve(self, summary: Summary | None = None) -> np.ndarray:
         """The post-freeze curve (reward, or loss for prediction tasks) of eval or a reference."""
@@ -200,7 +208,7 @@ def assign_variants(runs: list[Run]) -> list[str]:
     per_run = [_override_dict(r.overrides) for r in runs]
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(runs):
-        groups[tuple(getattr(r.record, k) for k in CONDITION)].append(i)
+        groups[tuple(condition_of(r.record, k) for k in CONDITION)].append(i)
     keys = sorted({k for d in per_run for k in d if not _bookkeeping(k)})
     varying = [
         k for k in keys if any(len({per_run[i].get(k) for i in idx}) > 1 for idx in groups.values())
@@ -351,6 +359,7 @@ def condition_rank(group: Group) -> tuple:
         _pool_size(dist),
         dist,
         not group.memory,
+        not group.history_inputs,
     )
 
 
@@ -366,7 +375,7 @@ def flat_row(run: Run) -> dict[str, Any]:
     ev = m.eval
     row: dict[str, Any] = {
         "run": run.name,
-        **{k: getattr(m, k) for k in CONDITION},
+        **{k: condition_of(m, k) for k in CONDITION},
         "seed": m.seed,
         "variant": run.variant,
     }

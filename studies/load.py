@@ -16,6 +16,7 @@ from mesalab.studies.config import memory_flag
 from mesalab.studies.errors import CheckpointError
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.distributions import TaskDistribution
+from mesalab.tasks.inputs import input_columns
 
 
 @dataclass
@@ -37,8 +38,11 @@ def build_objects(
     dist = TaskDistribution(
         family, cfg.condition.distribution, cfg.condition.pool_size, seed=cfg.seed, device=device
     )
-    core = instantiate(cfg.arch.core)(input_dim=family.input_dim, memory=memory_flag(cfg))
-    return family, dist, Learner(core, family.num_actions).to(device)
+    cols = input_columns(family, cfg.condition.get("history_inputs", True))
+    core = instantiate(cfg.arch.core)(input_dim=len(cols), memory=memory_flag(cfg))
+    # every column: no selection at all (identical to the learner before the switch existed)
+    kept = None if len(cols) == family.input_dim else cols
+    return family, dist, Learner(core, family.num_actions, kept).to(device)
 
 
 def load_run(run_dir: str | Path, device: torch.device | str = "cpu") -> LoadedRun:

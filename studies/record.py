@@ -121,6 +121,9 @@ class RunRecord:
     ood: dict[str, OODEntry] = field(default_factory=dict)
     #: the code that ran: {"commit": sha or "unknown", "dirty": bool or None} (absent: older runs)
     code: dict[str, str | bool | None] | None = optional()
+    #: condition 1's history switch: false = the previous action and feedback were not inputs
+    #: (None, absent: a record written before the switch; those runs all had them)
+    history_inputs: bool | None = optional()
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -235,6 +235,7 @@ class Run:
             location=ev.location,
             ood=ev.ood,
             code=code_state(),  # commit and dirty flag, read by mesalab-report's header
+            history_inputs=bool(cfg.condition.history_inputs),
         )
 
     def write(self, ev: Evaluation) -> RunRecord:

@@ -382,3 +382,36 @@ def test_provenance_gives_the_runs_dates_and_code_versions(sweep: Path) -> None:
         f"2026-12-01 {last} UTC; code: 0123456 (dirty) (2 runs), not recorded "
         f"({len(runs) - 2} runs). Report made "
     )
+
+
+def test_report_tells_memory_off_from_no_history_at_all(tmp_path: Path) -> None:
+    """Memory off keeps a one-step reactive improvement; with the history inputs off too it is
+    gone: the verdicts name which was removed, and runs.csv has the history_inputs column."""
+    root = tmp_path / "sweep"
+    per_seed = [(0.30, 0.020, 0.00), (0.25, 0.030, -0.01), (0.35, 0.025, 0.01)]
+    for seed, (full, mem_off, no_hist) in enumerate(per_seed):
+        write_run(root, "lstm", "rl", True, "related", seed, full)
+        write_run(root, "lstm", "rl", False, "related", seed, mem_off)
+        d = write_run(
+            root, "lstm", "rl", False, "related", seed, no_hist,
+            extra=("condition.history_inputs=false",),
+        )  # fmt: skip
+        metrics = json.loads((d / "metrics.json").read_text())
+        (d / "metrics.json").write_text(json.dumps({**metrics, "history_inputs": False}))
+    runs, _ = load_sweep(root)
+    groups = group_runs(runs)
+    assert len(groups) == 3 and not any(g.variant for g in groups)
+    rows = {v.setting: v for v in verdicts(groups)}
+    assert rows["memory off"].condition == "memory beyond one trial"
+    assert rows["memory off"].verdict == "keeps the improvement: not necessary"
+    both = rows["memory and history inputs off"]
+    assert both.condition == "any access to history"
+    assert both.verdict == "removes the improvement: necessary" and both.stat.n == 3
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out)]) == 0
+    with open(out / "runs.csv") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert sorted(r["history_inputs"] for r in csv_rows) == ["False"] * 3 + ["True"] * 6
+    md = (out / "report.md").read_text()
+    assert "necessary: any access to history" in md
+    assert "not necessary: memory beyond one trial" in md

@@ -122,3 +122,22 @@ def test_study_budget_is_per_task_shared_by_signals_and_rl_keeps_its_name() -> N
             assert signal.entropy_coef == default.training.signal.entropy_coef
     assert instantiate(default.training.signal).gamma == 0.9  # the default run is unchanged
     assert (default.training.updates, default.training.batch_size) == (2000, 128)
+
+
+def test_no_history_study_adds_one_ablation_to_the_same_sweep() -> None:
+    """Memory off and history inputs off, RL on related tasks: every task x arch x seed."""
+    for study, base in (
+        ("three_conditions_no_history", "three_conditions"),
+        ("three_conditions_no_history_quick", "three_conditions_quick"),
+    ):
+        jobs = _sweep_jobs(study)
+        base_jobs = _sweep_jobs(base)
+        assert len(jobs) == 2 * 4 * len({j[-1] for j in base_jobs})  # tasks x archs x seeds
+        assert all("condition.history_inputs=false" in j for j in jobs)
+        assert all("condition.memory=false" in j for j in jobs)
+        assert not {tuple(j) for j in jobs} & {tuple(j) for j in base_jobs}
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[f"study={study}", *jobs[0]])
+            base_cfg = compose(config_name="config", overrides=[f"study={base}"])
+        check_config(cfg)
+        assert cfg.sweep_name == base_cfg.sweep_name  # one report reads both
