@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mesalab.analysis.sweep import Group, Stat
+from mesalab.analysis.sweep import Group, Learned, Stat
 
 #: (condition it tests, how the setting differs from the full condition, fields changed); the
 #: training field is the signal's condition (``Signal.condition``), whatever its config's name
@@ -44,6 +44,17 @@ class Verdict:
     setting: str
     stat: Stat | None
     verdict: str
+    learned: Learned | None = None  # how many of the setting's seeds learned
+    ideal: str | None = None  # the ideal observer ``learned.near_ideal`` compares with
+
+    def backing(self) -> str:
+        """How many seeds back the verdict: those that improved, or those that did not."""
+        k = self.learned
+        if k is None or self.stat is None:
+            return "–"
+        if self.verdict.endswith(": necessary") or self.verdict.endswith("not sufficient"):
+            return f"{k.n - k.improved} of {k.n} seeds did not improve"
+        return f"{k.improved} of {k.n} seeds improved"
 
 
 def _has_memory(groups: list[Group]) -> bool:
@@ -93,6 +104,8 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
                 f"{mem}, training rl, distribution related",
                 full_stat,
                 text,
+                full.learned if full else None,
+                full.ideal if full else None,
             )
         )
         for condition, setting, fields in ABLATIONS:
@@ -124,7 +137,8 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
                 text = "keeps the improvement: not necessary"
             else:
                 text = "removes the improvement: necessary"
-            out.append(Verdict(task, arch, variant, condition, setting, stat, text))
+            learned, ideal = (g.learned, g.ideal) if g else (None, None)
+            out.append(Verdict(task, arch, variant, condition, setting, stat, text, learned, ideal))
     return out
 
 
@@ -142,10 +156,11 @@ def summary_lines(rows: list[Verdict]) -> list[str]:
         vs = [v for v in rows if (v.task, v.arch, v.variant) == key]
         full, abl = vs[0], vs[1:]
         name = f"{key[1]} on {key[0]}" + (f" ({key[2]})" if key[2] else "")
-        nec = [v.condition for v in abl if v.verdict.endswith(": necessary")]
-        notnec = [v.condition for v in abl if v.verdict.endswith("not necessary")]
+        nec = [_backed(v) for v in abl if v.verdict.endswith(": necessary")]
+        notnec = [_backed(v) for v in abl if v.verdict.endswith("not necessary")]
         missing = [v.setting for v in abl if v.verdict == "not run"]
-        parts = [f"{name}: full condition {_FULL_SHORT.get(full.verdict, full.verdict)}"]
+        seeds = f" ({full.learned.text(full.ideal)})" if full.learned else ""
+        parts = [f"{name}: full condition {_FULL_SHORT.get(full.verdict, full.verdict)}{seeds}"]
         if nec:
             parts.append("necessary: " + ", ".join(nec))
         if notnec:
@@ -154,3 +169,8 @@ def summary_lines(rows: list[Verdict]) -> list[str]:
             parts.append("not run: " + ", ".join(missing))
         lines.append("; ".join(parts) + ".")
     return lines
+
+
+def _backed(v: Verdict) -> str:
+    """The condition tested and how many seeds back its verdict."""
+    return f"{v.condition} ({v.backing()})" if v.learned else v.condition

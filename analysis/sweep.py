@@ -112,6 +112,37 @@ class Stat:
         return None if self.lo is None else self.lo > 0
 
 
+#: a seed's regret "near the ideal": at most this times the ideal observer's on the same tasks
+NEAR_IDEAL = 2.0
+
+
+@dataclass
+class Learned:
+    """How many of a condition's seeds learned: a collapse is counted, not averaged away."""
+
+    n: int
+    improved: int  # seeds whose own improvement interval (bootstrap over tasks) lies above 0
+    near_ideal: int | None  # seeds with regret <= NEAR_IDEAL x the ideal's (None: no ideal)
+
+    def text(self, ideal: str | None = None) -> str:
+        """``k of n improved, k' of n within 2x <ideal>``."""
+        out = f"{self.improved} of {self.n} improved"
+        if self.near_ideal is not None:
+            out += f", {self.near_ideal} of {self.n} within {NEAR_IDEAL:g}x {ideal or 'ideal'}"
+        return out
+
+
+def seeds_learned(runs: list[Run], ideal: str | None) -> Learned:
+    """Count the seeds that learned, by their own interval and by their regret vs the ideal."""
+    improved = sum(r.record.eval.improvement_ci95[0] > 0 for r in runs)
+    near = None
+    if ideal is not None:
+        near = sum(
+            r.record.eval.regret <= NEAR_IDEAL * r.record.references[ideal].regret for r in runs
+        )
+    return Learned(len(runs), improved, near)
+
+
 @dataclass
 class Group:
     """Runs of one condition (all seeds) and their aggregated metrics."""
@@ -119,6 +150,8 @@ class Group:
     key: tuple
     runs: list[Run]
     stats: dict[str, Stat]
+    learned: Learned | None = None
+    ideal: str | None = None  # the ideal observer ``learned.near_ideal`` compares with
 
     @property
     def signal_condition(self) -> str | None:
@@ -295,7 +328,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
                 for e, r in zip(ev, rs, strict=True)
             ]
             st["regret_ratio"] = aggregate(ratios)
-        out.append(Group(key, rs, st))
+        out.append(Group(key, rs, st, seeds_learned(rs, ideal), ideal))
     return sorted(out, key=condition_order)
 
 
