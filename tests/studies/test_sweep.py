@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from mesalab.studies.config import memory_flag
+from mesalab.studies.load import build_core
 from mesalab.studies.run import CONFIG_DIR
 from mesalab.studies.sweep import canonical_job, dedupe_jobs
 from mesalab.studies.validation import check_config
@@ -97,9 +98,7 @@ def test_study_jobs_compose_and_validate() -> None:
             key = (cfg.task.name, cfg.arch.name)
             if key not in built:  # instantiating each task x arch once is enough
                 family = instantiate(cfg.task.family)
-                core = instantiate(cfg.arch.core)(
-                    input_dim=family.input_dim, memory=memory_flag(cfg)
-                )
+                core = build_core(cfg.arch, family.input_dim, family.num_actions, memory_flag(cfg))
                 assert core.out_dim > 0
                 built.add(key)
     assert len(built) == 2 * 4
