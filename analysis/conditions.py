@@ -11,18 +11,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mesalab.analysis.sweep import Group, Stat
+from mesalab.analysis.sweep import Group, Learned, Stat
 
 #: (condition it tests, how the setting differs from the full condition, fields changed); the
 #: training field is the signal's condition (``Signal.condition``), whatever its config's name
 ABLATIONS: tuple[tuple[str, str, dict], ...] = (
-    ("memory", "memory off", {"memory": False}),
+    # memory off still sees the last trial's action and feedback: a one-step reactive rule can
+    # improve, so it tests "memory beyond one trial"; with the history inputs off too it tests
+    # "any access to history"
+    ("memory beyond one trial", "memory off", {"memory": False}),
+    (
+        "any access to history",
+        "memory and history inputs off",
+        {"memory": False, "history_inputs": False},
+    ),
     ("RL training (vs supervised)", "training supervised", {"signal": "supervised"}),
     ("trained weights (vs untrained)", "training none", {"signal": "none"}),
     ("related tasks (vs one task)", "distribution single", {"distribution": "single"}),
     ("related tasks (vs trialwise)", "distribution trialwise", {"distribution": "trialwise"}),
 )
-FULL = {"signal": "rl", "distribution": "related"}
+FULL = {"signal": "rl", "distribution": "related", "history_inputs": True}
 
 
 @dataclass
@@ -36,6 +44,17 @@ class Verdict:
     setting: str
     stat: Stat | None
     verdict: str
+    learned: Learned | None = None  # how many of the setting's seeds learned
+    ideal: str | None = None  # the ideal observer ``learned.near_ideal`` compares with
+
+    def backing(self) -> str:
+        """How many seeds back the verdict: those that improved, or those that did not."""
+        k = self.learned
+        if k is None or self.stat is None:
+            return "–"
+        if self.verdict.endswith(": necessary") or self.verdict.endswith("not sufficient"):
+            return f"{k.n - k.improved} of {k.n} seeds did not improve"
+        return f"{k.improved} of {k.n} seeds improved"
 
 
 def _has_memory(groups: list[Group]) -> bool:
@@ -57,12 +76,12 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
         has_mem = _has_memory(gs)
         index: dict[tuple, Group] = {}
         for g in gs:  # the first group of a condition stands for it (e.g. two RL configs)
-            index.setdefault((g.signal_condition, g.memory, g.distribution), g)
+            index.setdefault((g.signal_condition, g.memory, g.distribution, g.history_inputs), g)
         full_key = {"memory": has_mem, **FULL}
 
         def find(fields: dict, full_key: dict = full_key, index: dict = index) -> Group | None:
             k = {**full_key, **fields}
-            return index.get((k["signal"], k["memory"], k["distribution"]))
+            return index.get((k["signal"], k["memory"], k["distribution"], k["history_inputs"]))
 
         full = find({})
         full_stat = full.stats["improvement"] if full else None
@@ -85,10 +104,15 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
                 f"{mem}, training rl, distribution related",
                 full_stat,
                 text,
+                full.learned if full else None,
+                full.ideal if full else None,
             )
         )
         for condition, setting, fields in ABLATIONS:
-            if "memory" in fields and not has_mem:
+            if "memory" in fields and not has_mem and len(fields) > 1:
+                # no memory to switch off: the history ablation is then a one-factor one
+                fields = {k: v for k, v in fields.items() if k != "memory"}
+            elif "memory" in fields and not has_mem:
                 out.append(
                     Verdict(
                         task,
@@ -113,7 +137,8 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
                 text = "keeps the improvement: not necessary"
             else:
                 text = "removes the improvement: necessary"
-            out.append(Verdict(task, arch, variant, condition, setting, stat, text))
+            learned, ideal = (g.learned, g.ideal) if g else (None, None)
+            out.append(Verdict(task, arch, variant, condition, setting, stat, text, learned, ideal))
     return out
 
 
@@ -131,10 +156,11 @@ def summary_lines(rows: list[Verdict]) -> list[str]:
         vs = [v for v in rows if (v.task, v.arch, v.variant) == key]
         full, abl = vs[0], vs[1:]
         name = f"{key[1]} on {key[0]}" + (f" ({key[2]})" if key[2] else "")
-        nec = [v.condition for v in abl if v.verdict.endswith(": necessary")]
-        notnec = [v.condition for v in abl if v.verdict.endswith("not necessary")]
+        nec = [_backed(v) for v in abl if v.verdict.endswith(": necessary")]
+        notnec = [_backed(v) for v in abl if v.verdict.endswith("not necessary")]
         missing = [v.setting for v in abl if v.verdict == "not run"]
-        parts = [f"{name}: full condition {_FULL_SHORT.get(full.verdict, full.verdict)}"]
+        seeds = f" ({full.learned.text(full.ideal)})" if full.learned else ""
+        parts = [f"{name}: full condition {_FULL_SHORT.get(full.verdict, full.verdict)}{seeds}"]
         if nec:
             parts.append("necessary: " + ", ".join(nec))
         if notnec:
@@ -143,3 +169,8 @@ def summary_lines(rows: list[Verdict]) -> list[str]:
             parts.append("not run: " + ", ".join(missing))
         lines.append("; ".join(parts) + ".")
     return lines
+
+
+def _backed(v: Verdict) -> str:
+    """The condition tested and how many seeds back its verdict."""
+    return f"{v.condition} ({v.backing()})" if v.learned else v.condition

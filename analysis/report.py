@@ -80,10 +80,11 @@ def results_table(groups: list[Group], runs: list[Run]) -> Block:
     header += ["variant"] if variants else []
     header += ["seeds", "improvement [95%]", "normalized improvement", "regret [95%]"]
     header += [f"regret / {ideal}"] if ideal else []
-    header += [f"{n} regret" for n in refs] + ["interval"]
+    header += [f"{n} regret" for n in refs] + ["interval", "seeds learned"]
     rows = []
     for g in groups:
-        row = [g.task, g.arch, "on" if g.memory else "off", g.training, g.distribution]
+        mem = ("on" if g.memory else "off") + ("" if g.history_inputs else ", no history inputs")
+        row = [g.task, g.arch, mem, g.training, g.distribution]
         row += [g.variant] if variants else []
         row += [
             str(len(g.runs)),
@@ -93,6 +94,7 @@ def results_table(groups: list[Group], runs: list[Run]) -> Block:
         ]
         row += [fmt_stat(g.stats.get("regret_ratio"))] if ideal else []
         row += [fmt_stat(g.stats.get(f"{n}.regret")) for n in refs] + [interval_note(g)]
+        row += [g.learned.text(g.ideal) if g.learned else "–"]
         rows.append(row)
     return ("table", header, rows)
 
@@ -103,10 +105,12 @@ def verdict_table(groups: list[Group]) -> tuple[Block, Block]:
     variants = any(v.variant for v in vs)
     header = ["task", "arch"] + (["variant"] if variants else [])
     header += ["condition tested", "setting", "improvement [95%]", "seeds", "verdict"]
+    header += ["seeds backing it"]
     rows = [
         [v.task, v.arch]
         + ([v.variant] if variants else [])
         + [v.condition, v.setting, fmt_stat(v.stat), str(v.stat.n) if v.stat else "–", v.verdict]
+        + [v.backing()]
         for v in vs
     ]
     return ("ul", summary_lines(vs)), ("table", header, rows)
@@ -179,7 +183,12 @@ def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Pat
             "Full condition: memory on, training rl, distribution related. It shows "
             "improvement when its interval lies above 0 (the conditions are then "
             "sufficient); an ablation removes the improvement when its interval "
-            "includes 0 or lies below it (the condition it removes is then necessary).",
+            "includes 0 or lies below it (the condition it removes is then necessary). "
+            "Memory off still sees the last trial's action and reward (it tests memory "
+            "beyond one trial); memory and history inputs off sees no history at all. A seed "
+            "learned when its own improvement interval (over tasks) lies above 0; separately, "
+            "when its regret is at most 2x the ideal observer's. `seeds backing it` counts "
+            "the seeds on the verdict's side, so one collapsed seed is counted, not hidden.",
         ),
         summary,
         table,

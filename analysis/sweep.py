@@ -27,11 +27,19 @@ from mesalab.studies.conditions import arch_has_memory, signal_condition
 from mesalab.studies.record import RunRecord, Summary, read_record, record_problem
 
 #: the condition columns of a group, in table order
-CONDITION = ("task", "arch", "training", "memory", "distribution")
+CONDITION = ("task", "arch", "training", "memory", "distribution", "history_inputs")
 #: references whose regret is reported; the oracle's is zero by definition (regret is vs it)
 SKIP_REF_REGRET = ("oracle",)
 #: the ideal observer used for the regret ratio, first one present
 IDEAL_REFERENCES = ("bayes_optimal", "gittins")
+
+
+def condition_of(record: RunRecord, name: str) -> Any:
+    """A condition column of a record (records from before the history switch had it on)."""
+    value = getattr(record, name)
+    return True if name == "history_inputs" and value is None else value
+
+
 # overrides that never change what a run computes (bookkeeping, logging, launchers)
 _BOOKKEEPING = (
     "seed",
@@ -82,7 +90,7 @@ class Run:
 
     def key(self) -> tuple:
         """The group this run belongs to: condition columns plus variant."""
-        return (*(getattr(self.record, k) for k in CONDITION), self.variant)
+        return (*(condition_of(self.record, k) for k in CONDITION), self.variant)
 
     def curve(self, summary: Summary | None = None) -> np.ndarray:
         """The post-freeze curve (reward, or loss for prediction tasks) of eval or a reference."""
@@ -105,6 +113,37 @@ class Stat:
         return None if self.lo is None else self.lo > 0
 
 
+#: a seed's regret "near the ideal": at most this times the ideal observer's on the same tasks
+NEAR_IDEAL = 2.0
+
+
+@dataclass
+class Learned:
+    """How many of a condition's seeds learned: a collapse is counted, not averaged away."""
+
+    n: int
+    improved: int  # seeds whose own improvement interval (bootstrap over tasks) lies above 0
+    near_ideal: int | None  # seeds with regret <= NEAR_IDEAL x the ideal's (None: no ideal)
+
+    def text(self, ideal: str | None = None) -> str:
+        """``k of n improved, k' of n within 2x <ideal>``."""
+        out = f"{self.improved} of {self.n} improved"
+        if self.near_ideal is not None:
+            out += f", {self.near_ideal} of {self.n} within {NEAR_IDEAL:g}x {ideal or 'ideal'}"
+        return out
+
+
+def seeds_learned(runs: list[Run], ideal: str | None) -> Learned:
+    """Count the seeds that learned, by their own interval and by their regret vs the ideal."""
+    improved = sum(r.record.eval.improvement_ci95[0] > 0 for r in runs)
+    near = None
+    if ideal is not None:
+        near = sum(
+            r.record.eval.regret <= NEAR_IDEAL * r.record.references[ideal].regret for r in runs
+        )
+    return Learned(len(runs), improved, near)
+
+
 @dataclass
 class Group:
     """Runs of one condition (all seeds) and their aggregated metrics."""
@@ -112,6 +151,8 @@ class Group:
     key: tuple
     runs: list[Run]
     stats: dict[str, Stat]
+    learned: Learned | None = None
+    ideal: str | None = None  # the ideal observer ``learned.near_ideal`` compares with
 
     @property
     def signal_condition(self) -> str | None:
@@ -210,7 +251,7 @@ def assign_variants(runs: list[Run]) -> list[str]:
     per_run = [_override_dict(r.overrides) for r in runs]
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(runs):
-        groups[tuple(getattr(r.record, k) for k in CONDITION)].append(i)
+        groups[tuple(condition_of(r.record, k) for k in CONDITION)].append(i)
     keys = sorted({k for d in per_run for k in d if not _bookkeeping(k)})
     varying = [
         k for k in keys if any(len({per_run[i].get(k) for i in idx}) > 1 for idx in groups.values())
@@ -297,7 +338,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
                 for e, r in zip(ev, rs, strict=True)
             ]
             st["regret_ratio"] = aggregate(ratios)
-        out.append(Group(key, rs, st))
+        out.append(Group(key, rs, st, seeds_learned(rs, ideal), ideal))
     return sorted(out, key=condition_order)
 
 
@@ -361,6 +402,7 @@ def condition_rank(group: Group) -> tuple:
         _pool_size(dist),
         dist,
         not group.memory,
+        not group.history_inputs,
     )
 
 
@@ -376,7 +418,7 @@ def flat_row(run: Run) -> dict[str, Any]:
     ev = m.eval
     row: dict[str, Any] = {
         "run": run.name,
-        **{k: getattr(m, k) for k in CONDITION},
+        **{k: condition_of(m, k) for k in CONDITION},
         "seed": m.seed,
         "variant": run.variant,
     }

@@ -88,9 +88,17 @@ class LearnerOutput:
 class Learner(nn.Module):
     """A core plus the heads every core shares: policy logits, state value, predicted mean."""
 
-    def __init__(self, core: Core, num_actions: int) -> None:
+    def __init__(
+        self, core: Core, num_actions: int, input_columns: list[int] | None = None
+    ) -> None:
         super().__init__()
         check_positive("num_actions", num_actions)
+        check(
+            input_columns is None or len(input_columns) >= 1,
+            "input_columns",
+            input_columns,
+            "None (every column) or a non-empty list of column indices",
+        )
         self.core = core
         self.num_actions = num_actions
         self.policy_head = nn.Linear(core.out_dim, num_actions)
@@ -99,6 +107,16 @@ class Learner(nn.Module):
         # Small policy init: near-uniform initial policy, as is usual for actor-critic.
         nn.init.normal_(self.policy_head.weight, std=0.01)
         nn.init.zeros_(self.policy_head.bias)
+        # The columns of the shared input this learner sees (condition 1's history switch drops
+        # some); a non-persistent buffer, so checkpoints keep their keys and it follows .to().
+        cols = None if input_columns is None else torch.tensor(input_columns, dtype=torch.long)
+        self.register_buffer("input_columns", cols, persistent=False)
+
+    def select_inputs(self, inputs: Tensor) -> Tensor:
+        """(..., D) shared inputs -> (..., D') the columns this learner sees."""
+        if self.input_columns is None:
+            return inputs
+        return inputs.index_select(-1, self.input_columns)
 
     def initial_memory(self, batch_size: int, device: torch.device | str | None = None) -> Memory:
         """Memory at the start of a sequence, on the learner's device by default."""
@@ -110,7 +128,7 @@ class Learner(nn.Module):
 
     def forward(self, inputs: Tensor, memory: Memory) -> tuple[LearnerOutput, Memory]:
         """(B, T, D) inputs -> heads at every step and the next memory."""
-        feats, memory = self.core(inputs, memory)  # (B, T, H)
+        feats, memory = self.core(self.select_inputs(inputs), memory)  # (B, T, H)
         out = LearnerOutput(
             logits=self.policy_head(feats),
             value=self.value_head(feats)[..., 0],

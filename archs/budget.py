@@ -5,15 +5,19 @@ width keyword of every core at one budget (by default that of the LSTM-48 learne
 al. 2018 on a 2-armed bandit: input_dim 5, 10,805 parameters), with the other structural
 settings fixed by each core (``Core.matched_kwargs``). The cores are those of the arch
 configs (``configs/arch/*.yaml``): adding an arch config adds it here. Counts include the
-shared heads.
+shared heads. ``matched_core_kwargs`` gives one core's keywords for one family's input and
+action size; a run builds its core with them (explicit keys in its arch config win).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+import torch
 import yaml
 from torch import nn
 
@@ -123,3 +127,28 @@ def matched_widths(
 def count_learner(cls: type[Core], kwargs: dict[str, int], input_dim: int, num_actions: int) -> int:
     """Parameters of the learner with core class ``cls`` built with ``kwargs``."""
     return Learner(cls(input_dim, **kwargs), num_actions).num_parameters()
+
+
+def matched_core_kwargs(
+    cls: type[Core], input_dim: int, num_actions: int, budget: int | None = None
+) -> dict[str, Any]:
+    """``cls``'s matched keywords at this input and action size ({} if it cannot scale).
+
+    The budget defaults to the LSTM-48 learner's at the same sizes. Cached per process; the
+    search builds modules, so torch's global generator is left as it was (initial weights of
+    the run's own modules do not move).
+    """
+    return dict(_matched_core_kwargs(cls, input_dim, num_actions, budget))
+
+
+@functools.cache
+def _matched_core_kwargs(
+    cls: type[Core], input_dim: int, num_actions: int, budget: int | None
+) -> tuple[tuple[str, Any], ...]:
+    try:
+        cls.matched_kwargs(1)
+    except NotImplementedError:  # a core that does not say how to scale keeps its config
+        return ()
+    with torch.random.fork_rng(devices=[]):
+        kw = matched_widths(budget, input_dim, num_actions, cores={cls.__name__: cls})
+    return tuple(kw[cls.__name__].items())

@@ -163,6 +163,7 @@ class PopulationLearner:
     ) -> tuple[LearnerOutput, Memory]:
         """(P, B, T, D) inputs -> heads (P, B, T, ...) at every step and the next memory."""
         w = self.prepare() if prepared is None else prepared
+        inputs = self.template.select_inputs(inputs)  # (P, B, T, D') the columns it sees
         feats, memory = self.core.forward(w, inputs, memory)  # (P, B, T, H)
         p, b, t, h = feats.shape
         heads = pop_linear(feats.reshape(p, b * t, h), w["heads.w"], w["heads.b"])

@@ -17,7 +17,7 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from mesalab.studies.conditions import arch_has_memory, signal_class
 from mesalab.studies.errors import ConfigError
-from mesalab.tasks.distributions import MODES
+from mesalab.tasks.distributions import MAX_SEED, MODES
 
 
 @dataclass
@@ -54,9 +54,11 @@ class TrainingConfig:
 
 @dataclass
 class ConditionConfig:
-    """Conditions 1 and 3: memory on/off (None = the arch's own) and the task distribution."""
+    """Conditions 1 and 3: memory on/off (None = the arch's own), history inputs, distribution."""
 
     memory: bool | None = None
+    # false: the learner does not see the previous action and feedback (no history at all)
+    history_inputs: bool = True
     distribution: str = "related"
     pool_size: int | None = None
 
@@ -153,6 +155,13 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("mesalab_mem", _memory_tag)
     if not OmegaConf.has_resolver("mesalab_job"):
         OmegaConf.register_new_resolver("mesalab_job", job_dir_name)
+    if not OmegaConf.has_resolver("mesalab_hist"):
+        OmegaConf.register_new_resolver("mesalab_hist", history_tag)
+
+
+def history_tag(history_inputs: bool) -> str:
+    """``_hist-off`` when the history inputs are off; empty otherwise (old run names stay)."""
+    return "" if history_inputs else "_hist-off"
 
 
 def job_dir_name(run_name: str, members: Any) -> str:
@@ -232,8 +241,8 @@ def validate(cfg: DictConfig) -> None:
         _fail("logger.mode", cfg.logger.mode, "offline, online or disabled")
     if cfg.threads is not None and cfg.threads < 1:
         _fail("threads", cfg.threads, ">= 1 or null")
-    if cfg.seed < 0:
-        _fail("seed", cfg.seed, ">= 0")
+    if not 0 <= cfg.seed < MAX_SEED:  # above it, the emergence stream's seed is another run's
+        _fail("seed", cfg.seed, "in [0, 2**32)")
     if cfg.checkpoint_every < 0:
         _fail("checkpoint_every", cfg.checkpoint_every, ">= 0")
     if cfg.population.max_size < 1:

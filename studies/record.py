@@ -124,6 +124,9 @@ class RunRecord:
     #: the run names of the population it trained in, in order, when its results depend on them
     #: (streams=shared, more than one member); absent for a solo run
     population: list[str] | None = optional()
+    #: condition 1's history switch: false = the previous action and feedback were not inputs
+    #: (None, absent: a record written before the switch; those runs all had them)
+    history_inputs: bool | None = optional()
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:

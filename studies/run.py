@@ -241,6 +241,7 @@ class Run:
             ood=ev.ood,
             code=code_state(),  # commit and dirty flag, read by mesalab-report's header
             population=self.population,
+            history_inputs=bool(cfg.condition.history_inputs),
         )
 
     def write(self, ev: Evaluation) -> RunRecord:

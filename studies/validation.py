@@ -33,8 +33,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from mesalab.archs.base import Core
 from mesalab.studies.config import RunConfig, memory_flag, validate
 from mesalab.studies.errors import ConfigError
+from mesalab.studies.load import build_core
 from mesalab.tasks.distributions import TaskDistribution
 
 #: the run's ``_target_`` nodes, each with the arguments the run passes itself (setting
@@ -165,6 +167,16 @@ def _signature(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any
     return params, hints
 
 
+def matched_keys(target: Any) -> set[str]:
+    """Keys a core's widths are matched by at instantiation (``Core.matched_kwargs``)."""
+    if not (inspect.isclass(target) and issubclass(target, Core)):
+        return set()
+    try:
+        return set(target.matched_kwargs(1))
+    except NotImplementedError:
+        return set()
+
+
 def check_target(node: object, path: str) -> None:
     """A ``_target_`` node: the target imports, and each key is a parameter of fitting type."""
     if node is None and path in OPTIONAL_TARGETS:
@@ -186,8 +198,11 @@ def check_target(node: object, path: str) -> None:
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     supplied = TARGETS.get(path, ())
     allowed = [k for k, p in params.items() if k not in supplied and p.kind.name != "VAR_KEYWORD"]
+    matched = matched_keys(target)
     for key, value in node.items():
         if key.startswith("_") and key.endswith("_"):  # Hydra's own keys
+            continue
+        if value is None and key in matched:  # null: the run matches it to the budget
             continue
         if key in supplied:
             fail(f"{path}.{key}", value, f"left out: the run passes {key} to {target_name} itself")
@@ -236,7 +251,7 @@ def check_build(cfg: DictConfig) -> None:
     core = _build(
         "arch.core",
         cfg.arch.core,
-        lambda: instantiate(cfg.arch.core)(input_dim=family.input_dim, memory=memory_flag(cfg)),
+        lambda: build_core(cfg.arch, family.input_dim, family.num_actions, memory_flag(cfg)),
     )
     _build("training.signal", cfg.training.signal, lambda: instantiate(cfg.training.signal))
     if cfg.training.optimizer is not None:

@@ -20,7 +20,7 @@ from mesalab.tasks.bernoulli_bandit import BernoulliBandit
 from mesalab.tasks.dependent_bandit import DependentBandit
 from mesalab.tasks.distributions import MODES, TaskDistribution, num_distinct, stream_generator
 from mesalab.tasks.harlow import Harlow
-from mesalab.tasks.inputs import build_inputs, input_slices
+from mesalab.tasks.inputs import build_inputs, input_columns, input_slices
 from mesalab.tasks.linear_regression import LinearRegression
 from mesalab.tasks.markov_chain import MarkovChain
 from mesalab.tasks.restless_bandit import RestlessBandit
@@ -57,6 +57,7 @@ __all__ = [
     "TaskFamily",
     "Trajectory",
     "build_inputs",
+    "input_columns",
     "input_slices",
     "make_family",
     "num_distinct",

@@ -30,10 +30,15 @@ MODES = ("related", "single", "pool", "trialwise")
 #: named random streams; each (seed, stream) pair seeds its own generator (``ood``: the tasks
 #: of the out-of-distribution test priors); new streams are appended, so old seeds stay put
 STREAMS = ("train", "eval", "pool", "policy", "ood")
-#: streams still derived from the run seed by an offset, not by ``SeedSequence`` (so that results
-#: do not move): ``init`` seeds torch's global generator for the initial weights with the seed
-#: itself; ``emergence`` is the seed whose ``eval`` stream holds the emergence curve's tasks.
-OFFSET_STREAMS = {"init": 0, "emergence": 1}
+#: streams derived from the run seed by an offset, not by ``SeedSequence``: ``init`` seeds
+#: torch's global generator for the initial weights with the seed itself (so results do not
+#: move); ``emergence`` is the seed whose ``eval`` stream and evaluation noise the emergence
+#: curve uses. Its offset is 2**32 and run seeds lie below it, so that seed is never a run's:
+#: its tasks and noise are disjoint from every seed's training and evaluation streams (an
+#: offset of 1 made it the next seed's evaluation stream).
+OFFSET_STREAMS = {"init": 0, "emergence": 2**32}
+#: run seeds lie below this (so an offset stream never lands on another run's seed)
+MAX_SEED = 2**32
 
 
 def stream_generator(seed: int, stream: str, device: str | torch.device = "cpu") -> torch.Generator:
@@ -53,7 +58,8 @@ def stream_generator(seed: int, stream: str, device: str | torch.device = "cpu")
 def stream_seed(seed: int, stream: str) -> int:
     """The integer seed of an offset stream (one of ``OFFSET_STREAMS``) of a run seed."""
     check(stream in OFFSET_STREAMS, "stream", stream, f"one of {list(OFFSET_STREAMS)}")
-    check(isinstance(seed, int) and seed >= 0, "seed", seed, "an integer >= 0")
+    ok = isinstance(seed, int) and 0 <= seed < MAX_SEED
+    check(ok, "seed", seed, "an integer in [0, 2**32)")
     return seed + OFFSET_STREAMS[stream]
 
 

@@ -7,6 +7,7 @@ Layout of the last dimension, D = obs_dim + num_actions + feedback_dim + 2::
 
 At the first trial of an episode the previous action and feedback are zeros and the flag is 1.
 Episode boundaries inside a longer context are therefore inputs, never silent memory resets.
+``input_columns`` says which columns a learner sees (condition 1 may drop the history parts).
 """
 
 from __future__ import annotations
@@ -51,3 +52,19 @@ def input_slices(family: TaskFamily) -> dict[str, slice]:
         "trial": slice(o + a + f, o + a + f + 1),
         "start": slice(o + a + f + 1, o + a + f + 2),
     }
+
+
+#: the parts condition 1's ``history_inputs=false`` removes: what the last trial did and got
+HISTORY_PARTS = ("prev_action", "prev_feedback")
+
+
+def input_columns(family: TaskFamily, history_inputs: bool = True) -> list[int]:
+    """Columns of the input a learner sees: all, or all but the previous action and feedback.
+
+    With ``history_inputs=False`` the observation, trial index and start flag stay, so a
+    learner without memory sees nothing of any earlier trial.
+    """
+    sl = input_slices(family)
+    parts = () if history_inputs else HISTORY_PARTS
+    dropped = {i for p in parts for i in range(sl[p].start, sl[p].stop)}
+    return [i for i in range(family.input_dim) if i not in dropped]

@@ -382,3 +382,78 @@ def test_provenance_gives_the_runs_dates_and_code_versions(sweep: Path) -> None:
         f"2026-12-01 {last} UTC; code: 0123456 (dirty) (2 runs), not recorded "
         f"({len(runs) - 2} runs). Report made "
     )
+
+
+def test_report_tells_memory_off_from_no_history_at_all(tmp_path: Path) -> None:
+    """Memory off keeps a one-step reactive improvement; with the history inputs off too it is
+    gone: the verdicts name which was removed, and runs.csv has the history_inputs column."""
+    root = tmp_path / "sweep"
+    per_seed = [(0.30, 0.020, 0.00), (0.25, 0.030, -0.01), (0.35, 0.025, 0.01)]
+    for seed, (full, mem_off, no_hist) in enumerate(per_seed):
+        write_run(root, "lstm", "rl", True, "related", seed, full)
+        write_run(root, "lstm", "rl", False, "related", seed, mem_off)
+        d = write_run(
+            root, "lstm", "rl", False, "related", seed, no_hist,
+            extra=("condition.history_inputs=false",),
+        )  # fmt: skip
+        metrics = json.loads((d / "metrics.json").read_text())
+        (d / "metrics.json").write_text(json.dumps({**metrics, "history_inputs": False}))
+    runs, _ = load_sweep(root)
+    groups = group_runs(runs)
+    assert len(groups) == 3 and not any(g.variant for g in groups)
+    rows = {v.setting: v for v in verdicts(groups)}
+    assert rows["memory off"].condition == "memory beyond one trial"
+    assert rows["memory off"].verdict == "keeps the improvement: not necessary"
+    both = rows["memory and history inputs off"]
+    assert both.condition == "any access to history"
+    assert both.verdict == "removes the improvement: necessary" and both.stat.n == 3
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out)]) == 0
+    with open(out / "runs.csv") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert sorted(r["history_inputs"] for r in csv_rows) == ["False"] * 3 + ["True"] * 6
+    md = (out / "report.md").read_text()
+    assert "necessary: any access to history" in md
+    assert "not necessary: memory beyond one trial" in md
+
+
+def test_k_of_n_seeds_learned_counts_a_collapse(tmp_path: Path) -> None:
+    """Per seed: its own interval above 0, and its regret within 2x the Bayes-optimal's.
+
+    lstm: two seeds learn and one collapses, so the interval over seeds includes 0 and the
+    verdict is "not sufficient", and the report says that 2 of 3 seeds did learn. gru: every
+    seed learns with memory, none without: the verdicts say how many seeds back them.
+    """
+    root = tmp_path / "sweep"
+    # (improvement, its interval, regret, bayes regret)
+    seeds = [
+        (0.30, [0.25, 0.35], 1.5, 1.0),  # learned, 1.5x
+        (0.20, [0.01, 0.39], 2.5, 1.0),  # interval above 0, but 2.5x the Bayes-optimal
+        (0.02, [-0.01, 0.05], 22.0, 1.0),  # collapsed
+    ]
+    for seed, (imp, ci, regret, bayes) in enumerate(seeds):
+        write_run(root, "lstm", "rl", True, "related", seed, imp, ci=ci, regret=regret,
+                  bayes_regret=bayes)  # fmt: skip
+        write_run(root, "gru", "rl", True, "related", seed, 0.3 + seed / 100, ci=[0.2, 0.4])
+        for arch in ("lstm", "gru"):
+            write_run(root, arch, "rl", False, "related", seed, 0.0, ci=[-0.02, 0.02])
+    runs, _ = load_sweep(root)
+    groups = {(g.arch, g.memory): g for g in group_runs(runs)}
+    full, off = groups["lstm", True].learned, groups["lstm", False].learned
+    assert (full.n, full.improved, full.near_ideal) == (3, 2, 1)
+    assert (off.n, off.improved) == (3, 0)
+    rows = {(v.arch, v.setting.split(",")[0]): v for v in verdicts(list(groups.values()))}
+    assert rows["lstm", "memory on"].verdict == "no improvement: not sufficient"
+    assert rows["lstm", "memory on"].backing() == "1 of 3 seeds did not improve"
+    assert rows["gru", "memory on"].backing() == "3 of 3 seeds improved"
+    assert rows["gru", "memory off"].verdict == "removes the improvement: necessary"
+    assert rows["gru", "memory off"].backing() == "3 of 3 seeds did not improve"
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "full condition does not improve (not sufficient) (2 of 3 improved, 1 of 3 " in md
+    assert "necessary: memory beyond one trial (3 of 3 seeds did not improve)" in md
+    table = table_rows(md, "task | arch | memory")
+    learned = {(r["arch"], r["memory"]): r["seeds learned"] for r in table}
+    assert learned["lstm", "on"] == "2 of 3 improved, 1 of 3 within 2x bayes_optimal"
+    assert learned["gru", "off"].startswith("0 of 3 improved")

@@ -20,6 +20,7 @@ from mesalab.archs import Learner, MambaCore, matched_widths
 from mesalab.archs import mamba as mamba_module
 from mesalab.archs.budget import count_learner, default_budget
 from mesalab.studies.config import memory_flag, validate
+from mesalab.studies.load import build_core
 from mesalab.studies.run import CONFIG_DIR
 from mesalab.studies.sweep import dedupe_jobs
 
@@ -155,8 +156,10 @@ def test_matched_width_within_ten_percent_and_the_config_uses_it():
     kwargs = matched_widths()["mamba"]
     count = count_learner(MambaCore, kwargs, 5, 2)
     assert abs(count - default_budget()) / default_budget() <= 0.10, count
-    core_cfg = OmegaConf.to_container(OmegaConf.load(f"{CONFIG_DIR}/arch/mamba.yaml").core)
-    assert {k: v for k, v in core_cfg.items() if not k.startswith("_")} == kwargs
+    arch = OmegaConf.load(f"{CONFIG_DIR}/arch/mamba.yaml")
+    built = build_core(arch, 5, 2, memory=True)  # widths matched at instantiation
+    assert (built.d_model, built.num_layers, built.state_size) == (21, 2, 16)
+    assert Learner(built, 2).num_parameters() == count
     frozen = Learner(MambaCore(5, **kwargs), 2)
     assert not frozen.core.mamba.embeddings.weight.requires_grad  # the unused token table
 
@@ -212,7 +215,7 @@ def test_every_study_sweep_takes_mamba_by_config(study):
             cfg = compose("config", overrides=[f"study={study}", *task, "arch=mamba"])
             validate(cfg)
             family = instantiate(cfg.task.family)
-            core = instantiate(cfg.arch.core)(input_dim=family.input_dim, memory=memory_flag(cfg))
+            core = build_core(cfg.arch, family.input_dim, family.num_actions, memory_flag(cfg))
             assert isinstance(core, MambaCore) and core.memory is memory_flag(cfg)
     jobs = [["arch=mamba", f"condition.memory={m}"] for m in ("true", "false")]
     assert dedupe_jobs(jobs) == jobs  # mamba has memory to switch: both runs are kept

@@ -42,7 +42,6 @@ def stopped(make_cfg, tmp_path: Path) -> tuple[Path, dict]:
             [
                 "arch.core._target_: checkpoint 'mesalab.archs.recurrent.LSTMCore', "
                 "now 'mesalab.archs.recurrent.GRUCore'",
-                "arch.core.hidden_size: checkpoint 48, now 56",
                 "arch.name: checkpoint 'lstm', now 'gru'",
             ],
         ),

@@ -60,7 +60,9 @@ def test_run_writes_the_design_outputs(make_cfg, tmp_path: Path) -> None:
         "location",
         "ood",
         "code",
+        "history_inputs",
     ]
+    assert on_disk["history_inputs"] is True  # the default: previous action and reward seen
     assert on_disk["code"] == code_state() and len(on_disk["code"]["commit"]) == 40
     assert EVAL_KEYS <= set(on_disk["eval"])
     assert on_disk == metrics.to_dict()

@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from mesalab.studies.config import memory_flag
+from mesalab.studies.load import build_core
 from mesalab.studies.run import CONFIG_DIR
 from mesalab.studies.sweep import canonical_job, dedupe_jobs
 from mesalab.studies.validation import check_config
@@ -97,9 +98,7 @@ def test_study_jobs_compose_and_validate() -> None:
             key = (cfg.task.name, cfg.arch.name)
             if key not in built:  # instantiating each task x arch once is enough
                 family = instantiate(cfg.task.family)
-                core = instantiate(cfg.arch.core)(
-                    input_dim=family.input_dim, memory=memory_flag(cfg)
-                )
+                core = build_core(cfg.arch, family.input_dim, family.num_actions, memory_flag(cfg))
                 assert core.out_dim > 0
                 built.add(key)
     assert len(built) == 2 * 4
@@ -122,3 +121,22 @@ def test_study_budget_is_per_task_shared_by_signals_and_rl_keeps_its_name() -> N
             assert signal.entropy_coef == default.training.signal.entropy_coef
     assert instantiate(default.training.signal).gamma == 0.9  # the default run is unchanged
     assert (default.training.updates, default.training.batch_size) == (2000, 128)
+
+
+def test_no_history_study_adds_one_ablation_to_the_same_sweep() -> None:
+    """Memory off and history inputs off, RL on related tasks: every task x arch x seed."""
+    for study, base in (
+        ("three_conditions_no_history", "three_conditions"),
+        ("three_conditions_no_history_quick", "three_conditions_quick"),
+    ):
+        jobs = _sweep_jobs(study)
+        base_jobs = _sweep_jobs(base)
+        assert len(jobs) == 2 * 4 * len({j[-1] for j in base_jobs})  # tasks x archs x seeds
+        assert all("condition.history_inputs=false" in j for j in jobs)
+        assert all("condition.memory=false" in j for j in jobs)
+        assert not {tuple(j) for j in jobs} & {tuple(j) for j in base_jobs}
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[f"study={study}", *jobs[0]])
+            base_cfg = compose(config_name="config", overrides=[f"study={base}"])
+        check_config(cfg)
+        assert cfg.sweep_name == base_cfg.sweep_name  # one report reads both
