@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
@@ -152,7 +153,7 @@ class TwoStep(TaskFamily):
         self, latent: TwoStepLatent, state: TwoStepState, action: Tensor, generator: torch.Generator
     ) -> tuple[TwoStepState, StepOut]:
         """Transition, reward in the reached state, then the next trial's good state."""
-        a = action.long().reshape(-1)
+        a = rearrange(action.long(), "... -> (...)")  # (B,)
         b = a.shape[0]
         # Two uniforms per row whatever the action: transition, reward.
         u = torch.rand(b, 2, generator=generator, device=a.device)
