@@ -138,7 +138,8 @@ class MarkovChain(TaskFamily):
 
     def current_row(self, state: ChainState) -> Tensor:
         """P(next | current state), (B, S)."""
-        idx = repeat(state.s, "b -> b 1 s", s=self.num_states)  # (B, 1, S)
+        # reshape, not einops: runs every trial, where einops' per-call work showed in an A/B
+        idx = state.s[:, None, None].expand(-1, 1, self.num_states)  # (B, 1, S)
         return state.trans.gather(1, idx)[:, 0]
 
     def step(

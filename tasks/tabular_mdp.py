@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
@@ -159,7 +158,8 @@ class TabularMDP(TaskFamily):
         self, latent: MDPLatent, state: MDPState, action: Tensor, generator: torch.Generator
     ) -> tuple[MDPState, StepOut]:
         """Gaussian reward, Dirichlet-drawn transition; a new start state after an episode."""
-        a = rearrange(action.long(), "... -> (...)")  # (B,)
+        # reshape, not einops: runs every trial, where einops' per-call work showed in an A/B
+        a = action.long().reshape(-1)  # (B,)
         b = a.shape[0]
         rows = torch.arange(b, device=a.device)
         # Same draws whatever the action: reward noise, transition uniform, next start state.

@@ -35,7 +35,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import State, StepOut, TaskFamily, check
@@ -153,7 +152,8 @@ class TwoStep(TaskFamily):
         self, latent: TwoStepLatent, state: TwoStepState, action: Tensor, generator: torch.Generator
     ) -> tuple[TwoStepState, StepOut]:
         """Transition, reward in the reached state, then the next trial's good state."""
-        a = rearrange(action.long(), "... -> (...)")  # (B,)
+        # reshape, not einops: runs every trial, where einops' per-call work showed in an A/B
+        a = action.long().reshape(-1)  # (B,)
         b = a.shape[0]
         # Two uniforms per row whatever the action: transition, reward.
         u = torch.rand(b, 2, generator=generator, device=a.device)
