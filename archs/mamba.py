@@ -35,6 +35,9 @@ from transformers import MambaConfig, MambaModel
 
 from mesalab.archs.base import Core, Memory, check, check_positive
 
+# Torch reshapes, not einops, with shapes in comments: these run at every acting step and
+# update, where einops' per-call Python work is not free (the issue 19 report compares).
+
 log = logging.getLogger(__name__)
 _FALLBACK = "is falling back to its reference PyTorch implementation"
 

@@ -22,6 +22,9 @@ from torch import Tensor
 from mesalab.archs.base import Memory, check
 from mesalab.archs.population_cores import Params, PopulationCore, fold, pop_linear
 
+# Torch reshapes, not einops, with shapes in comments: these run at every acting step and
+# update, where einops' per-call Python work is not free (the issue 19 report compares).
+
 
 def pop_layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
     """LayerNorm over the last dim of (P, N, d) with per-member affine weights (P, d)."""
@@ -62,7 +65,7 @@ class PopulationSlot(PopulationCore):
     def initial_memory(self, p: int, b: int, device: torch.device | str) -> Memory:
         """No slots written yet, leading (P, B)."""
         mem = self.core.initial_memory(p * b, device)
-        return {k: v.reshape(p, b, *v.shape[1:]) for k, v in mem.items()}
+        return {k: v.reshape(p, b, *v.shape[1:]) for k, v in mem.items()}  # (P, B, ...)
 
     def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
         """(P, B, T, D) -> (P, B, T, W) through ``SlotCore.read`` with P folded into B."""
@@ -74,8 +77,8 @@ class PopulationSlot(PopulationCore):
         read, new = self.core.read(*(split_heads(z, p, b, heads) for z in (q, k, v)), folded)
         read = merge_heads(read, p)  # (P, B*T, S)
         out = torch.relu(pop_linear(torch.cat([h, read], dim=-1), w["o.w"], w["o.b"]))
-        new = {key: val.reshape(p, b, *val.shape[1:]) for key, val in new.items()}
-        return out.reshape(p, b, t, -1), new
+        new = {key: val.reshape(p, b, *val.shape[1:]) for key, val in new.items()}  # (P, B, ...)
+        return out.reshape(p, b, t, -1), new  # (P, B, T, W)
 
 
 class PopulationTransformer(PopulationCore):
@@ -145,7 +148,7 @@ class PopulationTransformer(PopulationCore):
             if core.memory:
                 k = torch.cat([memory["keys"][i].flatten(0, 1), k], dim=2)  # (P*B, nh, L+T, hd)
                 v = torch.cat([memory["values"][i].flatten(0, 1), v], dim=2)
-                keys.append(k.reshape(p, b, *k.shape[1:]))
+                keys.append(k.reshape(p, b, *k.shape[1:]))  # (P, B, nh, L+T, hd)
                 values.append(v.reshape(p, b, *v.shape[1:]))
                 att = F.scaled_dot_product_attention(
                     q, k, v, attn_mask=mask, is_causal=causal, scale=(d // nh) ** -0.5
@@ -167,7 +170,7 @@ class PopulationTransformer(PopulationCore):
 def _unfold(mem: Memory, p: int, b: int) -> Memory:
     """Leading P*B -> (P, B) on every leaf of a (nested) memory."""
     if isinstance(mem, Tensor):
-        return mem.reshape(p, b, *mem.shape[1:])
+        return mem.reshape(p, b, *mem.shape[1:])  # (P, B, ...)
     if isinstance(mem, tuple):
         return tuple(_unfold(m, p, b) for m in mem)
     return {k: _unfold(v, p, b) for k, v in mem.items()}

@@ -20,6 +20,9 @@ from torch import Tensor
 
 from mesalab.archs.base import Core, Memory
 
+# Torch reshapes, not einops, with shapes in comments: these run at every acting step and
+# update, where einops' per-call Python work is not free (the issue 19 report compares).
+
 Params = dict[str, Tensor]  # parameter name (as in the solo module) -> (P, ...) tensor
 
 

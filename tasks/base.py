@@ -186,6 +186,7 @@ class TaskFamily(ABC):
         """Encode an action for the next step's input: one-hot (decision) or the vector."""
         if self.kind == "decision":
             return torch.nn.functional.one_hot(action.long(), self.num_actions).float()
+        # reshape, not rearrange: takes (B,) or (B, A) and checks the width A on the way
         return action.float().reshape(action.shape[0], self.num_actions)
 
     def check_prior(self, prior: str) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 import torch
+from einops import repeat
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
@@ -212,7 +213,8 @@ class TaskVectorEnv(VectorEnv):
             **out.info,
         }
         for key, value in values.items():
-            keep = stepped.reshape(-1, *[1] * (value.dim() - 1))  # rows that really stepped
+            # rows that really stepped; reshape adds a leaf-dependent count of unit axes
+            keep = stepped.reshape(-1, *[1] * (value.dim() - 1))
             info[key] = _numpy(torch.where(keep, value, torch.zeros_like(value)))
             info[f"_{key}"] = _numpy(stepped)
         if mode == AutoresetMode.SAME_STEP and bool(terminated.any()):
@@ -409,7 +411,7 @@ class TaskEnv(gymnasium.Env):
             0.5 + 0.5 * np.tanh(self._obs),  # unbounded entries: squashed around 0.5
         )
         cells = (255 * np.clip(scaled, 0.0, 1.0)).astype(np.uint8)  # (D,)
-        return np.repeat(np.repeat(cells[None, :, None], 16, 0), 16, 1).repeat(3, 2)  # (16, 16D, 3)
+        return repeat(cells, "d -> h (d w) c", h=16, w=16, c=3)  # (16, 16D, 3): 16x16 px a cell
 
     def _direct_step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One trial of the family on a batch of one, without the vector env's bookkeeping."""

@@ -139,7 +139,8 @@ class Harlow(TaskFamily):
     def observe(self, latent: HarlowLatent, state: HarlowState) -> Tensor:
         """``[left object, right object]``, (B, 2 * object_dim)."""
         order = torch.stack([state.left, 1 - state.left], dim=1)  # (B, 2)
-        idx = order[:, :, None].expand(-1, -1, self.object_dim)
+        # torch, not einops: observe runs every trial (see step)
+        idx = order[:, :, None].expand(-1, -1, self.object_dim)  # (B, 2, D)
         shown = latent.objects.gather(1, idx)  # (B, 2, D)
         return rearrange(shown, "b two d -> b (two d)")  # (B, 2D): left object, then right
 
@@ -147,7 +148,8 @@ class Harlow(TaskFamily):
         self, latent: HarlowLatent, state: HarlowState, action: Tensor, generator: torch.Generator
     ) -> tuple[HarlowState, StepOut]:
         """Reward 1 for picking the rewarded object; then reshuffle for the next trial."""
-        a = action.long().reshape(-1)
+        # reshape, not einops: runs every trial, where einops' per-call work showed in an A/B
+        a = action.long().reshape(-1)  # (B,)
         chosen = torch.where(a == 0, state.left, 1 - state.left)  # object index picked
         reward = (chosen == 0).float()
         new_left = self._shuffle(a.shape[0], generator)  # one coin per row, whatever the action

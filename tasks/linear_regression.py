@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import OraclePolicy, Policy, State, StepOut, TaskFamily, check
@@ -126,7 +127,7 @@ class LinearRegression(TaskFamily):
     ) -> tuple[RegressionState, StepOut]:
         """Reveal y_t; score the prediction; draw the next input."""
         b = latent.w.shape[0]
-        y_hat = action.float().reshape(b)
+        y_hat = action.float().reshape(b)  # (B,) from (B,) or (B, 1); reshape checks the size
         # Label noise and the next input are drawn whatever the prediction was.
         eps = torch.randn(b, generator=generator, device=latent.w.device)
         x_next = torch.randn(b, self.dim, generator=generator, device=latent.w.device)
@@ -154,7 +155,7 @@ class LinearRegression(TaskFamily):
         concentrates on the candidates nearest to the data instead of failing.
         """
         x, w = state.x.double(), candidates.w.double()
-        mean = x @ w.T  # (B, d) @ (d, K) -> (B, K)
+        mean = x @ rearrange(w, "k d -> d k")  # (B, d) @ (d, K) -> (B, K)
         var = (candidates.noise.double() ** 2).clamp_min(VAR_FLOOR)  # (K,)
         y = out.feedback[:, :1].double()  # (B, 1)
         return -0.5 * ((y - mean) ** 2 / var + torch.log(2 * torch.pi * var))

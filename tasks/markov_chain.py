@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from einops import rearrange
+from einops import rearrange, repeat
 from torch import Tensor
 
 from mesalab.tasks.base import OraclePolicy, Policy, State, StepOut, TaskFamily, check
@@ -63,6 +63,7 @@ class ChainState(State):
 
 def normalise_prediction(action: Tensor, num_states: int) -> Tensor:
     """A prediction as a probability vector: floored at PROB_FLOOR and normalised, (B, S)."""
+    # reshape, not rearrange: takes (B, S) or a flat (B*S,) and checks the width S
     q = action.float().reshape(-1, num_states).clamp_min(PROB_FLOOR)
     return q / q.sum(dim=1, keepdim=True)
 
@@ -107,7 +108,7 @@ class MarkovChain(TaskFamily):
     def _draw_matrices(self, alpha: Tensor, generator: torch.Generator) -> Tensor:
         """One Dirichlet(alpha) matrix per row of ``alpha`` (B,), (B, S, S)."""
         s = self.num_states
-        conc = alpha[:, None, None].expand(-1, s, s).contiguous()
+        conc = repeat(alpha, "b -> b s t", s=s, t=s).contiguous()  # (B, S, S)
         return sample_dirichlet(conc, generator)
 
     def sample_latent(
@@ -137,7 +138,8 @@ class MarkovChain(TaskFamily):
 
     def current_row(self, state: ChainState) -> Tensor:
         """P(next | current state), (B, S)."""
-        idx = state.s[:, None, None].expand(-1, 1, self.num_states)
+        # reshape, not einops: runs every trial, where einops' per-call work showed in an A/B
+        idx = state.s[:, None, None].expand(-1, 1, self.num_states)  # (B, 1, S)
         return state.trans.gather(1, idx)[:, 0]
 
     def step(
@@ -192,7 +194,7 @@ class MarkovChain(TaskFamily):
         self._check_fixed(candidates)
         nxt = out.feedback.argmax(dim=1)  # (B,)
         p = candidates.trans[:, state.s, nxt]  # (K, B)
-        return p.T.double().clamp_min(1e-300).log()
+        return rearrange(p, "k b -> b k").double().clamp_min(1e-300).log()  # (B, K)
 
     def mixture_mean(self, candidates: ChainLatent, weights: Tensor, state: ChainState) -> Tensor:
         """Posterior predictive of the next state: the mixture of the candidates' rows, (B, S)."""

@@ -158,7 +158,8 @@ class TabularMDP(TaskFamily):
         self, latent: MDPLatent, state: MDPState, action: Tensor, generator: torch.Generator
     ) -> tuple[MDPState, StepOut]:
         """Gaussian reward, Dirichlet-drawn transition; a new start state after an episode."""
-        a = action.long().reshape(-1)
+        # reshape, not einops: runs every trial, where einops' per-call work showed in an A/B
+        a = action.long().reshape(-1)  # (B,)
         b = a.shape[0]
         rows = torch.arange(b, device=a.device)
         # Same draws whatever the action: reward noise, transition uniform, next start state.

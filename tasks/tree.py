@@ -49,6 +49,7 @@ def batch_select(mask: Tensor, new: T, old: T) -> T:
     """Row-wise ``where(mask, new, old)`` over two trees with leading B (PureJaxRL's reset)."""
 
     def pick(a: Tensor, b: Tensor) -> Tensor:
+        # reshape: as many trailing unit axes as the leaf has, a count einops cannot name
         return torch.where(mask.reshape(mask.shape + (1,) * (a.dim() - 1)), a, b)
 
     return tree_map(pick, new, old)

@@ -152,7 +152,8 @@ class TwoStep(TaskFamily):
         self, latent: TwoStepLatent, state: TwoStepState, action: Tensor, generator: torch.Generator
     ) -> tuple[TwoStepState, StepOut]:
         """Transition, reward in the reached state, then the next trial's good state."""
-        a = action.long().reshape(-1)
+        # reshape, not einops: runs every trial, where einops' per-call work showed in an A/B
+        a = action.long().reshape(-1)  # (B,)
         b = a.shape[0]
         # Two uniforms per row whatever the action: transition, reward.
         u = torch.rand(b, 2, generator=generator, device=a.device)

@@ -21,6 +21,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.archs.base import LearnerOutput
@@ -51,7 +52,8 @@ class DiscreteHead:
 
     def supervised_loss(self, out: LearnerOutput, traj: Trajectory) -> Tensor:
         """Cross-entropy to the oracle's action."""
-        return F.cross_entropy(out.logits.flatten(0, 1), traj.oracle_actions.long().flatten())
+        logits = rearrange(out.logits, "b t a -> (b t) a")
+        return F.cross_entropy(logits, rearrange(traj.oracle_actions.long(), "b t -> (b t)"))
 
 
 class RealHead:
@@ -105,8 +107,8 @@ class SimplexHead:
 
     def supervised_loss(self, out: LearnerOutput, traj: Trajectory) -> Tensor:
         """Cross-entropy of softmax(logits) to the revealed next state (one-hot feedback)."""
-        target = traj.feedback.argmax(-1).flatten()
-        return F.cross_entropy(out.logits.flatten(0, 1), target)
+        target = rearrange(traj.feedback.argmax(-1), "b t -> (b t)")
+        return F.cross_entropy(rearrange(out.logits, "b t s -> (b t) s"), target)
 
 
 ActionHead = DiscreteHead | RealHead | SimplexHead

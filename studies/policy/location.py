@@ -90,6 +90,7 @@ def step_vector(
     """
     b = action.shape[0]
     if family.kind == "prediction":
+        # reshape, not rearrange: takes (B,) or (B, A) and checks the width A
         v = action.double().reshape(b, family.num_actions)
         if family.action_space == "simplex":
             v = v.clamp_min(0.0)

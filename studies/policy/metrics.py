@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import TaskFamily, batch_size_of, check, concat_batch, index_batch, tree_map
@@ -92,7 +93,7 @@ def bootstrap_ci(
         num_resamples,
         "an int >= 2",
     )
-    cols = values.double().reshape(values.shape[0], -1)  # (N, K)
+    cols = rearrange(values.double(), "n ... -> n (...)")  # (N, K)
     n, k = cols.shape
     g = torch.Generator(device=cols.device).manual_seed(seed)
     per_chunk = max(1, _BOOTSTRAP_ELEMENTS // (n * k))
@@ -103,7 +104,7 @@ def bootstrap_ci(
         means.append(cols[idx].mean(dim=1))  # (R, N, K) -> (R, K)
     alpha = (1.0 - level) / 2
     q = torch.tensor([alpha, 1.0 - alpha], dtype=torch.float64, device=cols.device)
-    ci = torch.quantile(torch.cat(means), q, dim=0).T  # (K, 2)
+    ci = rearrange(torch.quantile(torch.cat(means), q, dim=0), "two k -> k two")  # (K, 2)
     return ci[0] if values.dim() == 1 else ci
 
 

@@ -9,6 +9,7 @@ resampled statistics with one matrix product (``weights @ counts``) instead of r
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.studies.policy.metrics import NUM_RESAMPLES
@@ -37,18 +38,18 @@ def percentile_ci(samples: Tensor, level: float = 0.95) -> Tensor:
     check(0.0 < level < 1.0, "level", level, "in (0, 1)")
     a = (1.0 - level) / 2
     q = torch.tensor([a, 1.0 - a], dtype=torch.float64, device=samples.device)
-    return torch.quantile(samples.double(), q, dim=0).movedim(0, -1)  # (..., 2)
+    return rearrange(torch.quantile(samples.double(), q, dim=0), "two ... -> ... two")  # (..., 2)
 
 
 def mean_with_ci(
     values: Tensor, weights: Tensor, level: float = 0.95
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Mean over tasks of (N, ...) values, its resampled means (R, ...) and interval (..., 2)."""
-    flat = values.double().reshape(values.shape[0], -1)  # (N, K)
+    flat = rearrange(values.double(), "n ... -> n (...)")  # (N, K)
     mean = flat.mean(dim=0)
     boot = weights @ flat / flat.shape[0]  # (R, K)
     shape = values.shape[1:]
-    boot = boot.reshape((-1, *shape))
+    boot = boot.reshape((-1, *shape))  # (R, ...): reshape, as einops cannot split (...) back
     return mean.reshape(shape), boot, percentile_ci(boot, level)
 
 

@@ -19,6 +19,7 @@ observer of the training world, not of the test world.
 from __future__ import annotations
 
 import torch
+from einops import rearrange, repeat
 from torch import Tensor
 
 from mesalab.tasks.base import StepOut, TaskFamily, check
@@ -43,15 +44,15 @@ class RestlessBayesFilter(Policy):
         volatile = family.block_types(phase)  # (2, T): schedule of each phase
         self.hazard = family.hazards(volatile).float()  # (2, T)
         prior = torch.tensor(family.phase_prior(), device=dev)
-        belief = prior[:, None].expand(2, self.grid_size) / self.grid_size  # (2, G)
-        return belief.expand(batch_size, 2, self.grid_size).clone()  # (B, 2, G)
+        belief = repeat(prior, "two -> two g", g=self.grid_size) / self.grid_size  # (2, G)
+        return repeat(belief, "two g -> b two g", b=batch_size).clone()  # (B, 2, G)
 
     def act(
         self, pstate: Tensor, ctx: StepContext, generator: torch.Generator
     ) -> tuple[Tensor, Tensor]:
         """Let p1 jump with the block's hazard, then pick the arm with higher E[p]."""
         t = ctx.state.t.clamp(max=self.hazard.shape[1] - 1)
-        h = self.hazard[:, t].T[..., None]  # (B, 2, 1)
+        h = rearrange(self.hazard[:, t], "two b -> b two 1")  # (B, 2, 1)
         mass = pstate.sum(dim=2, keepdim=True)  # (B, 2, 1)
         # At t = 0 the belief is the prior, which a jump leaves unchanged: no special case.
         belief = (1.0 - h) * pstate + h * mass / self.grid_size

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import repeat
 from torch import Tensor
 
 from mesalab.tasks.base import StepOut, TaskFamily, batch_size_of, check, tree_map
@@ -81,7 +82,7 @@ class DiscretePosterior(Policy):
         self.family = family
         self.candidates = tree_map(lambda x: x.to(dev), self.candidates)
         lp = self.log_prior.to(dev)
-        return PosteriorState(lp[None, :].expand(batch_size, -1).clone())
+        return PosteriorState(repeat(lp, "k -> b k", b=batch_size).clone())  # (B, K)
 
     def posterior_mean(self, pstate: PosteriorState, ctx: StepContext) -> Tensor:
         """What the observer acts on: each arm's mean reward, or the Bayes prediction, (B, A)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from mesalab.tasks.base import StepOut, TaskFamily
@@ -18,6 +19,7 @@ from mesalab.tasks.rollout import Policy, StepContext
 
 def _dirichlet_predictive(counts: Tensor, alpha: Tensor) -> Tensor:
     """(alpha + c_j) / (S alpha + sum c) over the last dimension; alpha broadcasts from (B,)."""
+    # reshape: one unit axis per trailing axis of counts, a count einops cannot name
     a = alpha.reshape(alpha.shape + (1,) * (counts.dim() - 1)).to(counts.dtype)
     return (counts + a) / (counts.sum(dim=-1, keepdim=True) + counts.shape[-1] * a)
 
@@ -78,7 +80,7 @@ class BigramPolicy(Policy):
 
     def posterior_mean(self, pstate: Tensor, ctx: StepContext) -> Tensor:
         """Posterior mean of the whole transition matrix, flattened row-major, (B, S*S)."""
-        return _dirichlet_predictive(pstate, ctx.latent.alpha).flatten(1)
+        return rearrange(_dirichlet_predictive(pstate, ctx.latent.alpha), "b s t -> b (s t)")
 
     def update(self, pstate: Tensor, ctx: StepContext, action: Tensor, out: StepOut) -> Tensor:
         """Count the transition current -> revealed next state."""

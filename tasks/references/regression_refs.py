@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange, repeat
 from torch import Tensor
 
 from mesalab.tasks.base import StepOut, TaskFamily
@@ -41,7 +42,7 @@ def ridge_weights(x: Tensor, y: Tensor, lam: Tensor) -> Tensor:
     solution for lam > 0 and its limit, the min-norm interpolant, for lam = 0.
     """
     b, _, d = x.shape
-    eye = torch.eye(d, dtype=x.dtype, device=x.device).expand(b, d, d)
+    eye = repeat(torch.eye(d, dtype=x.dtype, device=x.device), "i j -> b i j", b=b)  # (B, d, d)
     x_aug = torch.cat([x, lam.sqrt()[:, None, None] * eye], dim=1)  # (B, N + d, d)
     y_aug = torch.cat([y, y.new_zeros(b, d)], dim=1)  # (B, N + d)
     return min_norm_lstsq(x_aug, y_aug)
@@ -147,7 +148,7 @@ class GradientDescentPolicy(HistoryRegressor):
         w = x.new_zeros(x.shape[0], x.shape[2])
         for _ in range(self.steps):
             resid = (x @ w[:, :, None])[:, :, 0] - y  # (B, T)
-            g = (x.transpose(1, 2) @ resid[:, :, None])[:, :, 0]  # (B, d)
+            g = (rearrange(x, "b t d -> b d t") @ resid[:, :, None])[:, :, 0]  # (B, d)
             xg = (x @ g[:, :, None])[:, :, 0]  # (B, T)
             num, den = (g * g).sum(dim=1), (xg * xg).sum(dim=1)
             eta = torch.where(den > 0, num / den.clamp_min(1e-300), torch.zeros_like(num))
@@ -179,4 +180,5 @@ class AveragingPolicy(HistoryRegressor):
 
     def weights(self, hist: History, ctx: StepContext) -> Tensor:
         """(1/n) X^T y."""
-        return (hist.x.transpose(1, 2) @ hist.y[:, :, None])[:, :, 0] / hist.n
+        x_t = rearrange(hist.x, "b t d -> b d t")
+        return (x_t @ hist.y[:, :, None])[:, :, 0] / hist.n  # (B, d)

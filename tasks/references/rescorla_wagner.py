@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+from einops import rearrange, repeat
 from torch import Tensor
 
 from mesalab.tasks.base import StepOut, TaskFamily, check
@@ -142,8 +143,9 @@ def fit_rescorla_wagner(
     # Grid start: every (alpha, beta) pair as one parameter row, (P, 1).
     a_grid = torch.logspace(-2.5, 0, grid_size, dtype=torch.float64, device=dev).clamp(max=0.99)
     b_grid = torch.logspace(-1, 2, grid_size, dtype=torch.float64, device=dev)
-    ga, gb = torch.meshgrid(a_grid, b_grid, indexing="ij")
-    grid = torch.stack([torch.logit(ga.reshape(-1, 1)), gb.reshape(-1, 1).log()])  # (2, P, 1)
+    mesh = torch.meshgrid(a_grid, b_grid, indexing="ij")
+    ga, gb = (rearrange(g, "i j -> (i j) 1") for g in mesh)  # (P, 1) each, P = grid_size^2
+    grid = torch.stack([torch.logit(ga), gb.log()])  # (2, P, 1)
     with torch.no_grad():
         best = nll(grid).argmin(dim=0)  # (C,)
     raw = grid[:, best, 0]  # (2, C)
@@ -161,7 +163,7 @@ def fit_rescorla_wagner(
         cand = raw[:, None] + lengths[None, :, None] * direction[:, None]  # (2, S, C)
         with torch.no_grad():
             best_f, pick = nll(cand).min(dim=0)  # (C,)
-        raw = cand.gather(1, pick[None, None].expand(2, 1, -1))[:, 0]
+        raw = cand.gather(1, repeat(pick, "c -> two 1 c", two=2))[:, 0]  # (2, C)
         gain = f.detach() - best_f  # >= 0: staying put is a candidate
         if float(gain.max()) <= 1e-12 * (1.0 + float(best_f.abs().max())):
             break  # converged to rounding in every column
