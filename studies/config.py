@@ -173,7 +173,8 @@ def job_dir_name(run_name: str, members: Any) -> str:
     """
     if not members:
         return run_name
-    text = json.dumps(OmegaConf.to_container(members), sort_keys=True)
+    # the job's own run name too: jobs of other archs or signals may list the same members
+    text = json.dumps([run_name, OmegaConf.to_container(members)], sort_keys=True)
     return f"{POPULATION_DIR}/{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 

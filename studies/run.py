@@ -118,7 +118,11 @@ class Run:
         self.signal = instantiate(cfg.training.signal)
         tcfg = cfg.training
         self.optimizer = (
-            instantiate(tcfg.optimizer)(self.learner.parameters()) if tcfg.optimizer else None
+            # trainable weights only (GPT-2's unused token table is frozen), the same list a
+            # population member's optimizer holds, so its state carries over either way
+            instantiate(tcfg.optimizer)([p for p in self.learner.parameters() if p.requires_grad])
+            if tcfg.optimizer
+            else None
         )
         self.env_gen = stream_generator(cfg.seed, "train", self.device)
         self.policy_gen = stream_generator(cfg.seed, "policy", self.device)

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from mesalab.archs.budget import config_cores
 from mesalab.studies import population_run
 from mesalab.studies.callbacks import Callback
 from mesalab.studies.checkpoint import load_checkpoint
+from mesalab.studies.config import job_dir_name
 from mesalab.studies.errors import ConfigError, Interrupted
 from mesalab.studies.loop import TrainingDiverged
 from mesalab.studies.population_run import run_population
@@ -72,6 +75,20 @@ def test_a_population_of_one_writes_the_solo_runs_record(make_cfg, tmp_path: Pat
     assert record(member) == record(tmp_path / "solo")
     for name in ("curves.npz", "curves.png", "checkpoint.pt", ".hydra/config.yaml"):
         assert (member / name).exists(), name
+
+
+@pytest.mark.parametrize("arch", sorted(config_cores()))
+def test_every_arch_trains_as_a_population_job(make_cfg, tmp_path: Path, arch: str) -> None:
+    """Every arch config (Mamba one member after another), each member a finished run."""
+    cfg = make_cfg(*TINY, f"arch={arch}", members("seed:1", "seed:2"))
+    recs = run_population(cfg, job_dir(tmp_path), Run)
+    assert [r.seed for r in recs] == [1, 2] and all(r.frozen.verified for r in recs)
+
+
+def test_population_jobs_of_different_runs_get_different_directories() -> None:
+    """Two jobs listing the same members (other archs) must not share a job directory."""
+    same = OmegaConf.create([{"seed": 1}, {"seed": 2}])
+    assert job_dir_name("a_lstm", same) != job_dir_name("a_gru", same)
 
 
 def test_members_are_written_with_their_own_data_side_and_population(
