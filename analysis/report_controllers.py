@@ -31,6 +31,11 @@ def _mean(values: list[float]) -> str:
     return f"{sum(values) / len(values):.3f}" if values else "–"
 
 
+def _condition_cells(g: Group) -> list[str]:
+    """The columns that name a group's condition, first in both tables."""
+    return [g.task, g.arch, "on" if g.memory else "off", g.training, g.distribution]
+
+
 def controller_row(g: Group) -> list[str] | None:
     """Best-explaining model over the group's analysed seeds; None when none was analysed."""
     found = [read_json(r.path / "controllers.json") for r in g.runs]
@@ -43,11 +48,7 @@ def controller_row(g: Group) -> list[str] | None:
     gains = [c["models"][k]["gain_over_chance"] for c, k in zip(results, top, strict=True)]
     others = ", ".join(f"{k} {v}" for k, v in votes.items() if k != best)
     return [
-        g.task,
-        g.arch,
-        "on" if g.memory else "off",
-        g.training,
-        g.distribution,
+        *_condition_cells(g),
         f"{len(results)}/{len(g.runs)}",
         f"{best} ({count}/{len(results)})" + (f"; {others}" if others else ""),
         _mean(gains),
@@ -60,9 +61,7 @@ def horizon_row(g: Group) -> list[str] | None:
     """Learner reward per training-length segment at the longest horizon that fits."""
     found = [read_json(r.path / "horizons.json") for r in g.runs]
     fitting = [[x for x in h["horizons"] if x["fits"]] for h in found if h is not None]
-    fitting = [
-        f for f in fitting if f
-    ]  # a file whose every horizon overran the context says nothing
+    fitting = [f for f in fitting if f]  # every horizon overran the context: says nothing
     if not fitting:
         return None
     longest = [max(f, key=lambda x: x["horizon"]) for f in fitting]
@@ -71,11 +70,7 @@ def horizon_row(g: Group) -> list[str] | None:
     segs = [[x["learner_segments"][i] for x in same] for i in range(hs[-1])]
     bayes = [[x["bayes_segments"][i] for x in same] for i in range(hs[-1])]
     return [
-        g.task,
-        g.arch,
-        "on" if g.memory else "off",
-        g.training,
-        g.distribution,
+        *_condition_cells(g),
         f"{len(same)}/{len(g.runs)}",
         f"{hs[-1]}x",
         " → ".join(_mean(s) for s in segs),

@@ -37,7 +37,12 @@ from torch import Tensor
 
 from mesalab.archs.base import LearnerOutput, check
 from mesalab.archs.population import PopulationLearner
-from mesalab.studies.policy.action_heads import ActionHead, DiscreteHead, action_head
+from mesalab.studies.policy.action_heads import (
+    ActionHead,
+    DiscreteHead,
+    action_head,
+    categorical_from_uniform,
+)
 from mesalab.studies.signals import Signal
 from mesalab.tasks.base import StepOut, TaskFamily, concat_batch, tree_map
 from mesalab.tasks.distributions import TaskDistribution
@@ -71,12 +76,6 @@ def groups(members: list[Member], streams: str) -> list[tuple[int, int]]:
             spans.append((lo, i))
             lo = i
     return spans
-
-
-def categorical_from_uniform(logits: Tensor, u: Tensor) -> Tensor:
-    """Inverse-CDF draw per row from (N, A) logits with one uniform (N, 1) per row."""
-    probs = torch.softmax(logits.float(), dim=-1)  # (N, A)
-    return (probs.cumsum(-1) < u).sum(-1).clamp_max(probs.shape[-1] - 1)
 
 
 def population_rollout(

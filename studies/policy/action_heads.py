@@ -30,11 +30,16 @@ from mesalab.tasks.rollout import Trajectory
 from mesalab.tasks.sampling import sample_dirichlet
 
 
+def categorical_from_uniform(logits: Tensor, u: Tensor) -> Tensor:
+    """Inverse-CDF draw per row from (N, A) logits with one uniform (N, 1) per row."""
+    probs = torch.softmax(logits.float(), dim=-1)  # (N, A)
+    return (probs.cumsum(-1) < u).sum(-1).clamp_max(probs.shape[-1] - 1)
+
+
 def sample_categorical(logits: Tensor, generator: torch.Generator) -> Tensor:
     """One draw per row by inverse CDF: exactly one uniform per row (common random numbers)."""
-    probs = torch.softmax(logits.float(), dim=-1)  # (B, A)
-    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)  # (B, 1)
-    return (probs.cumsum(-1) < u).sum(-1).clamp_max(probs.shape[-1] - 1)
+    u = torch.rand(logits.shape[0], 1, generator=generator, device=logits.device)  # (B, 1)
+    return categorical_from_uniform(logits, u)
 
 
 class DiscreteHead:
