@@ -26,7 +26,6 @@ test-slow: $(STAMP)
 
 study: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/mesalab-run -m study=$(STUDY) hydra/launcher=local_parallel
-	$(if $(filter three_conditions three_conditions_quick,$(STUDY)),MPLBACKEND=Agg $(BIN)/mesalab-run -m study=$(subst three_conditions,three_conditions_no_history,$(STUDY)) hydra/launcher=local_parallel)
 	MPLBACKEND=Agg $(BIN)/mesalab-report $(SWEEP_DIR)
 	@echo "report: $(SWEEP_DIR)/report/report.md (and report.html)"
 

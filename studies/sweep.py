@@ -24,7 +24,8 @@ def _as_dict(job: list[str]) -> dict[str, str]:
 
 def canonical_job(job: list[str]) -> list[str]:
     """The job's overrides rewritten to the run they are equivalent to."""
-    d = _as_dict(job)
+    # Hydra's sweeper writes booleans as True/False; a study may write true/false
+    d = {k: v.lower() if v in ("True", "False") else v for k, v in _as_dict(job).items()}
     arch, training = d.get("arch"), d.get("training")
     memoryless = arch is not None and not core_class(group_option("arch", arch)).has_memory
     if memoryless and "condition.memory" in d:
@@ -64,10 +65,12 @@ def group_jobs(jobs: list[list[str]], max_size: int) -> list[list[str]]:
     groups: dict[tuple[str, ...], list[list[str]]] = {}
     for job in jobs:
         alone = any(o.startswith(("+", "~", "population.members")) for o in job)
-        shared = tuple(o for o in job if o.split("=", 1)[0] not in MEMBER_KEYS)
-        groups.setdefault(("\0", *job) if alone else shared, []).append(job)
+        # sorted: jobs of different sweep blocks may list the same overrides in another order
+        key = sorted(o for o in job if o.split("=", 1)[0] not in MEMBER_KEYS)
+        groups.setdefault(("\0", *job) if alone else tuple(key), []).append(job)
     out = []
-    for shared, members in groups.items():
+    for members in groups.values():
+        shared = [o for o in members[0] if o.split("=", 1)[0] not in MEMBER_KEYS]
         for lo in range(0, len(members), max_size):
             chunk = members[lo : lo + max_size]
             if len(chunk) == 1:

@@ -1,6 +1,10 @@
 """``hydra/sweeper=dedup`` (the project's default): Hydra's basic sweeper minus runs that would
 repeat another run, with sweep progress.
 
+A study whose conditions need different seed counts lists ``blocks``: each block is a dict of
+params that replace (or add to) ``params``, and the sweep is the union of the blocks' products,
+each distinct run once. Without blocks the sweep is the product of ``params``, as in Hydra.
+
 Hydra only finds sweepers in the ``hydra_plugins`` namespace package; the rule that says which
 combinations coincide lives in ``mesalab.studies.sweep`` and the progress display in
 ``mesalab.studies.progress``, so both are tested with the rest of the project. Unlike the basic
@@ -17,7 +21,6 @@ from typing import Any, Optional  # noqa: UP035 (no future import: Hydra scans p
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
@@ -27,15 +30,33 @@ from mesalab.studies.sweep import clear_records, dedupe_jobs, group_jobs, job_si
 
 @dataclass
 class DedupSweeperConf:
-    """Same options as Hydra's basic sweeper."""
+    """Hydra's basic sweeper's options, plus ``blocks`` (a union of products) and progress."""
 
     _target_: str = "hydra_plugins.mesalab_sweeper.dedup_sweeper.DedupSweeper"
     max_batch_size: Optional[int] = None  # noqa: UP045
     params: Optional[dict[str, str]] = field(default=None)  # noqa: UP045
+    blocks: Optional[list[dict[str, str]]] = field(default=None)  # noqa: UP045
     log_every: float = 60.0  # seconds between progress log lines when not on a terminal
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="dedup", node=DedupSweeperConf)
+
+
+def expand(
+    params: Optional[dict[str, str]],  # noqa: UP045
+    blocks: Optional[list[dict[str, str]]],  # noqa: UP045
+    arguments: list[str],
+    parser: OverridesParser,
+) -> list[list[str]]:
+    """Every job of the sweep: per block, the product of ``params`` updated by the block, with
+    the command line's ``arguments`` last (so they win, as in Hydra's basic sweeper)."""
+    jobs: list[list[str]] = []
+    for block in blocks or [{}]:
+        merged = {**(params or {}), **block}
+        conf = [f"{k}={v}" for k, v in merged.items()] + list(arguments)
+        batches = BasicSweeper.split_arguments(parser.parse_overrides(conf), None)
+        jobs += [list(job) for batch in batches for job in batch]
+    return jobs
 
 
 class DedupSweeper(BasicSweeper):
@@ -45,31 +66,28 @@ class DedupSweeper(BasicSweeper):
         self,
         max_batch_size: Optional[int],  # noqa: UP045
         params: Optional[dict[str, str]] = None,  # noqa: UP045
+        blocks: Optional[list[dict[str, str]]] = None,  # noqa: UP045
         log_every: float = 60.0,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
+        self.blocks = blocks
         self.log_every = log_every
 
-    def split_arguments(  # type: ignore[override]
-        self, overrides: list[Override], max_batch_size: int | None
+    def split_jobs(
+        self, jobs: list[list[str]], max_batch_size: int | None
     ) -> list[list[list[str]]]:
-        """All jobs of the product, deduplicated, grouped into populations of at most
+        """The sweep's jobs deduplicated, grouped into populations of at most
         ``population.max_size`` runs, re-chunked to ``max_batch_size``."""
-        batches = BasicSweeper.split_arguments(overrides, None)
-        jobs: list[Any] = dedupe_jobs([job for batch in batches for job in batch])
-        jobs = group_jobs(jobs, int(self.config.population.max_size))
+        jobs = group_jobs(dedupe_jobs(jobs), int(self.config.population.max_size))
         if max_batch_size is None:
             return [jobs]
         return [jobs[i : i + max_batch_size] for i in range(0, len(jobs), max_batch_size)]
 
     def sweep(self, arguments: list[str]) -> Any:
         """Launch every batch, showing progress; then the summary; fail if any run failed."""
-        params_conf = self._parse_config()
-        params_conf.extend(arguments)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        self.overrides = self.split_arguments(
-            parser.parse_overrides(params_conf), self.max_batch_size
-        )
+        jobs = expand(self.params, self.blocks, arguments, parser)
+        self.overrides = self.split_jobs(jobs, self.max_batch_size)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")

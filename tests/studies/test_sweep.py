@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
+import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 
+from hydra_plugins.mesalab_sweeper.dedup_sweeper import expand
 from mesalab.studies.config import memory_flag
 from mesalab.studies.load import build_core
 from mesalab.studies.run import CONFIG_DIR
-from mesalab.studies.sweep import canonical_job, dedupe_jobs
+from mesalab.studies.sweep import canonical_job, dedupe_jobs, group_jobs
 from mesalab.studies.validation import check_config
 
 
@@ -36,12 +40,15 @@ def test_memoryless_arch_runs_once(tmp_path) -> None:
     out = dedupe_jobs(jobs)
     assert ["arch=ffn", "condition.memory=false"] in out
     assert len(out) == 3
+    # as Hydra's sweeper writes booleans
+    hydra_style = [["arch=ffn", "condition.memory=True"], ["arch=ffn", "condition.memory=False"]]
+    assert dedupe_jobs(hydra_style) == [["arch=ffn", "condition.memory=false"]]
 
 
 def test_three_conditions_grid_size(make_cfg) -> None:
     cfg = make_cfg("study=three_conditions")
     assert cfg.sweep_name == "three_conditions"
-    archs = ["lstm", "slot", "ffn", "transformer"]
+    archs = ["lstm", "gru", "slot", "ffn", "transformer"]
     grid = itertools.product(
         ["dependent_bandit", "bernoulli_bandit"],
         archs,
@@ -62,16 +69,77 @@ def test_three_conditions_grid_size(make_cfg) -> None:
         for t, a, tr, m, d, s in grid
     ]
     # per task and seed: 3 memory archs x (2 trained x 6 + none x 2) + ffn x (2 x 3 + 1)
-    assert len(dedupe_jobs(jobs)) == 2 * 3 * (3 * 14 + 7)
+    assert len(dedupe_jobs(jobs)) == 2 * 3 * (4 * 14 + 7)
 
 
-def _sweep_jobs(study: str) -> list[list[str]]:
-    """The deduplicated jobs of a study, from its Hydra sweeper params."""
+def _sweep_jobs(study: str, arguments: tuple[str, ...] = ()) -> list[list[str]]:
+    """The deduplicated jobs of a study, expanded as its sweeper expands them."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         full = compose(config_name="config", overrides=[f"study={study}"], return_hydra_config=True)
-    sweep = full.hydra.sweeper.params
-    axes = [[f"{k}={v}" for v in str(vals).split(",")] for k, vals in sweep.items()]
-    return dedupe_jobs([list(j) for j in itertools.product(*axes)])
+    sweep = full.hydra.sweeper
+    return dedupe_jobs(
+        expand(sweep.params, sweep.blocks, list(arguments), OverridesParser.create())
+    )
+
+
+def _seed_counts(jobs: list[list[str]]) -> dict[tuple[str, ...], int]:
+    """How many seeds each condition (a job without its seed) has."""
+    return Counter(tuple(sorted(o for o in j if not o.startswith("seed="))) for j in jobs)
+
+
+VERDICT_CONDITIONS = [  # the full condition and its one-factor ablations
+    {"training=rl", "condition.memory=true", "condition.distribution=related"},
+    {"training=rl", "condition.memory=true", "condition.distribution=single"},
+    {"training=rl", "condition.memory=true", "condition.distribution=trialwise"},
+    {"training=rl", "condition.memory=false", "condition.distribution=related"},
+    {"training=rl", "condition.memory=false", "condition.history_inputs=false"},
+    {"training=supervised", "condition.memory=true", "condition.distribution=related"},
+    {"training=none", "condition.memory=true", "condition.distribution=related"},
+]
+
+
+def _is_verdict(condition: tuple[str, ...]) -> bool:
+    """Whether a study condition is one the verdicts use (ffn counts as memory on and off)."""
+    c = {o.replace("rl_short_horizon", "rl") for o in condition}
+    if "arch=ffn" in c:  # no memory to switch: its memory-off runs stand for the full condition
+        c = {o.replace("condition.memory=false", "condition.memory=true") for o in c} | c
+    return any(v <= c for v in VERDICT_CONDITIONS)
+
+
+@pytest.mark.parametrize(
+    ("study", "verdict", "rest"), [("three_conditions", 10, 3), ("three_conditions_quick", 2, 1)]
+)
+def test_verdict_conditions_get_more_seeds(study: str, verdict: int, rest: int) -> None:
+    """The full condition and each one-factor ablation at ten seeds (quick: two), the rest of the
+    cross product at three (quick: one): a union of products, each run once."""
+    counts = _seed_counts(_sweep_jobs(study))
+    got = {c: n for c, n in counts.items()}
+    assert {n for c, n in got.items() if _is_verdict(c)} == {verdict}
+    assert {n for c, n in got.items() if not _is_verdict(c)} == {rest}
+    archs = {o for c in got for o in c if o.startswith("arch=")}
+    assert archs == {f"arch={a}" for a in ("lstm", "gru", "slot", "ffn", "transformer")}
+    # memory and history off exists at every task x arch
+    no_history = [c for c in got if "condition.history_inputs=false" in c]
+    assert len(no_history) == 2 * 5
+    assert all("condition.memory=false" in c for c in no_history)
+
+
+def test_command_line_arguments_win_over_every_block() -> None:
+    """`seed=0 arch=lstm` on the command line narrows every block, as in Hydra's basic sweeper."""
+    jobs = _sweep_jobs("three_conditions", ("seed=0", "arch=lstm"))
+    assert jobs and all("seed=0" in j and "arch=lstm" in j for j in jobs)
+    assert len(jobs) == len({tuple(sorted(j)) for j in jobs})  # each run once
+    assert set(_seed_counts(jobs).values()) == {1}
+
+
+def test_populations_join_jobs_of_different_blocks() -> None:
+    """Jobs that differ only in member keys share a population even when two blocks made them."""
+    jobs = [
+        ["task=t", "arch=lstm", "seed=0"],
+        ["arch=lstm", "task=t", "seed=1"],  # another block's order
+    ]
+    grouped = group_jobs(jobs, 8)
+    assert grouped == [["task=t", "arch=lstm", "population.members=[{seed:0},{seed:1}]"]]
 
 
 def test_quick_study_is_the_full_grid_with_fewer_seeds() -> None:
@@ -101,7 +169,7 @@ def test_study_jobs_compose_and_validate() -> None:
                 core = build_core(cfg.arch, family.input_dim, family.num_actions, memory_flag(cfg))
                 assert core.out_dim > 0
                 built.add(key)
-    assert len(built) == 2 * 4
+    assert len(built) == 2 * 5
 
 
 def test_study_budget_is_per_task_shared_by_signals_and_rl_keeps_its_name() -> None:
@@ -121,22 +189,3 @@ def test_study_budget_is_per_task_shared_by_signals_and_rl_keeps_its_name() -> N
             assert signal.entropy_coef == default.training.signal.entropy_coef
     assert instantiate(default.training.signal).gamma == 0.9  # the default run is unchanged
     assert (default.training.updates, default.training.batch_size) == (2000, 128)
-
-
-def test_no_history_study_adds_one_ablation_to_the_same_sweep() -> None:
-    """Memory off and history inputs off, RL on related tasks: every task x arch x seed."""
-    for study, base in (
-        ("three_conditions_no_history", "three_conditions"),
-        ("three_conditions_no_history_quick", "three_conditions_quick"),
-    ):
-        jobs = _sweep_jobs(study)
-        base_jobs = _sweep_jobs(base)
-        assert len(jobs) == 2 * 4 * len({j[-1] for j in base_jobs})  # tasks x archs x seeds
-        assert all("condition.history_inputs=false" in j for j in jobs)
-        assert all("condition.memory=false" in j for j in jobs)
-        assert not {tuple(j) for j in jobs} & {tuple(j) for j in base_jobs}
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"study={study}", *jobs[0]])
-            base_cfg = compose(config_name="config", overrides=[f"study={base}"])
-        check_config(cfg)
-        assert cfg.sweep_name == base_cfg.sweep_name  # one report reads both
