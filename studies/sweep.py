@@ -12,6 +12,7 @@ Two combinations coincide when:
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from mesalab.studies.conditions import core_class, group_option, signal_class
@@ -54,7 +55,8 @@ def dedupe_jobs(jobs: list[list[str]]) -> list[list[str]]:
 
 
 def group_jobs(jobs: list[list[str]], max_size: int) -> list[list[str]]:
-    """Jobs that differ only in ``MEMBER_KEYS`` joined into population jobs of <= max_size runs.
+    """Jobs that differ only in ``MEMBER_KEYS`` joined into population jobs of <= max_size runs,
+    split as evenly as possible.
 
     A population job is the overrides its members share plus ``population.members`` (each
     member's own ``MEMBER_KEYS`` overrides); a group of one stays the plain job. Jobs with
@@ -71,8 +73,12 @@ def group_jobs(jobs: list[list[str]], max_size: int) -> list[list[str]]:
     out = []
     for members in groups.values():
         shared = [o for o in members[0] if o.split("=", 1)[0] not in MEMBER_KEYS]
-        for lo in range(0, len(members), max_size):
-            chunk = members[lo : lo + max_size]
+        # as even as possible: 10 runs at max_size 8 are 5 + 5, not 8 + 2 (a small population
+        # wastes what batching saves)
+        n = -(-len(members) // max_size)
+        bounds = [len(members) * k // n for k in range(n + 1)]
+        for lo, hi in itertools.pairwise(bounds):
+            chunk = members[lo:hi]
             if len(chunk) == 1:
                 out.append(chunk[0])
                 continue

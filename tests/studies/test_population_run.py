@@ -196,18 +196,22 @@ def test_jobs_group_by_everything_but_seed_and_data_side() -> None:
         ["arch=lstm", f"seed={s}", f"condition.pool_size={k}"] for s in (0, 1) for k in (2, 4)
     ] + [["arch=gru", "seed=0"], ["+x=1", "seed=0"]]
     grouped = group_jobs(jobs, max_size=3)
-    assert grouped == [
+    assert grouped == [  # four runs at max_size 3: two populations of two, as even as possible
         [
             "arch=lstm",
-            "population.members=[{seed:0,condition.pool_size:2},{seed:0,condition.pool_size:4},"
-            "{seed:1,condition.pool_size:2}]",
+            "population.members=[{seed:0,condition.pool_size:2},{seed:0,condition.pool_size:4}]",
         ],
-        ["arch=lstm", "seed=1", "condition.pool_size=4"],  # a group of one stays a plain job
-        ["arch=gru", "seed=0"],
+        [
+            "arch=lstm",
+            "population.members=[{seed:1,condition.pool_size:2},{seed:1,condition.pool_size:4}]",
+        ],
+        ["arch=gru", "seed=0"],  # a group of one stays a plain job
         ["+x=1", "seed=0"],
     ]
-    assert [job_size(j) for j in grouped] == [3, 1, 1, 1]
+    assert [job_size(j) for j in grouped] == [2, 2, 1, 1]
     assert group_jobs(jobs, max_size=1) == jobs
+    sizes = [job_size(j) for j in group_jobs([[f"seed={s}"] for s in range(10)], max_size=8)]
+    assert sizes == [5, 5]
 
 
 @pytest.mark.slow
