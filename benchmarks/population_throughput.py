@@ -36,6 +36,7 @@ from omegaconf import OmegaConf
 
 from mesalab.archs import Learner
 from mesalab.archs.population import PopulationLearner
+from mesalab.studies.conditions import arch_has_memory
 from mesalab.studies.load import build_core
 from mesalab.studies.loop import train_step
 from mesalab.studies.population import STREAM_MODES, Member, population_step
@@ -52,7 +53,7 @@ def build(core: str, seed: int, device: str) -> Learner:
     arch = OmegaConf.load(ARCH_DIR / f"{core}.yaml")
     torch.manual_seed(seed)
     # widths left null in the config are matched here, as in a run (studies.load.build_core)
-    made = build_core(arch, fam.input_dim, fam.num_actions, memory=True)
+    made = build_core(arch, fam.input_dim, fam.num_actions, arch_has_memory(arch))
     return Learner(made, fam.num_actions).to(device)
 
 
