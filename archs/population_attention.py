@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mesalab.archs.base import Memory, check
+from mesalab.archs.cache import append, keep
 from mesalab.archs.population_cores import Params, PopulationCore, fold, pop_linear
 
 # Torch reshapes, not einops, with shapes in comments: these run at every acting step and
@@ -73,11 +74,12 @@ class PopulationSlot(PopulationCore):
         h = torch.relu(pop_linear(flat, w["c.w"], w["c.b"]))  # (P, B*T, W)
         q, k, v = pop_linear(h, w["qkv.w"], w["qkv.b"]).split(self.core.slot_dim, dim=-1)
         heads = self.core.num_heads
-        folded = {key: val.flatten(0, 1) for key, val in memory.items()}  # (P*B, ...)
+        # reshapes keep the slot buffers appendable in place (archs.cache)
+        folded = {key: keep(val.flatten(0, 1), val) for key, val in memory.items()}  # (P*B, ...)
         read, new = self.core.read(*(split_heads(z, p, b, heads) for z in (q, k, v)), folded)
         read = merge_heads(read, p)  # (P, B*T, S)
         out = torch.relu(pop_linear(torch.cat([h, read], dim=-1), w["o.w"], w["o.b"]))
-        new = {key: val.reshape(p, b, *val.shape[1:]) for key, val in new.items()}  # (P, B, ...)
+        new = {k: keep(v.reshape(p, b, *v.shape[1:]), v) for k, v in new.items()}  # (P, B, ...)
         return out.reshape(p, b, t, -1), new  # (P, B, T, W)
 
 
@@ -123,8 +125,9 @@ class PopulationTransformer(PopulationCore):
         h = pop_linear(flat, w["emb.w"], w["emb.b"]) + w["wpe"][member, positions].reshape(
             p, b * t, d
         )
+        cap = core.max_context  # the buffer a cache grows into in place (archs.cache)
         if core.memory:
-            valid = torch.cat([memory["valid"], memory["valid"].new_ones(p, b, t)], dim=2)
+            valid = append(memory["valid"], memory["valid"].new_ones(p, b, t), 2, cap)
             held = memory["valid"].shape[2]
             # No mask where none is needed (a fresh sequence is plainly causal; a step whose
             # cache is all valid sees all of it, as in every training rollout): the mask
@@ -146,10 +149,10 @@ class PopulationTransformer(PopulationCore):
             qkv = pop_linear(a, w[f"{i}.attn.c_attn.weight"], w[f"{i}.attn.c_attn.bias"])
             q, k, v = (split_heads(z, p, b, nh) for z in qkv.split(d, dim=-1))  # (P*B, nh, T, hd)
             if core.memory:
-                k = torch.cat([memory["keys"][i].flatten(0, 1), k], dim=2)  # (P*B, nh, L+T, hd)
-                v = torch.cat([memory["values"][i].flatten(0, 1), v], dim=2)
-                keys.append(k.reshape(p, b, *k.shape[1:]))  # (P, B, nh, L+T, hd)
-                values.append(v.reshape(p, b, *v.shape[1:]))
+                # (P, B, nh, L+T, hd), the cache grown in place; folded (P*B, ...) for attention
+                keys.append(append(memory["keys"][i], k.reshape(p, b, *k.shape[1:]), 3, cap))
+                values.append(append(memory["values"][i], v.reshape(p, b, *v.shape[1:]), 3, cap))
+                k, v = keys[-1].flatten(0, 1), values[-1].flatten(0, 1)  # (P*B, nh, L+T, hd)
                 att = F.scaled_dot_product_attention(
                     q, k, v, attn_mask=mask, is_causal=causal, scale=(d // nh) ** -0.5
                 )

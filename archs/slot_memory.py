@@ -36,6 +36,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from mesalab.archs.base import Core, Memory, check, check_positive
+from mesalab.archs.cache import append, tail
 
 
 class SlotCore(Core):
@@ -139,11 +140,13 @@ class SlotCore(Core):
             return F.scaled_dot_product_attention(*one).squeeze(-2), memory
         kk = self.num_slots
         held = memory["keys"].shape[2]  # slots written before this call, at most K
-        keys = torch.cat([memory["keys"], k_new], dim=2)  # (B, heads, L+T, S/heads)
-        values = torch.cat([memory["values"], v_new], dim=2)  # oldest first
-        valid = torch.cat([memory["valid"], q.new_ones(b, t, dtype=torch.bool)], dim=1)
+        # Grown in place into a buffer of 4K slots (archs.cache): the window slides along it
+        # and is copied to a fresh buffer once every 3K steps, not once per step.
+        keys = append(memory["keys"], k_new, 2, 4 * kk)  # (B, heads, L+T, S/heads)
+        values = append(memory["values"], v_new, 2, 4 * kk)  # oldest first
+        valid = append(memory["valid"], q.new_ones(b, t, dtype=torch.bool), 1, 4 * kk)
         if t == 1:  # acting: read the last K slots, the one just written included
-            keys, values, valid = keys[:, :, -kk:], values[:, :, -kk:], valid[:, -kk:]
+            keys, values, valid = tail(keys, kk, 2), tail(values, kk, 2), tail(valid, kk, 1)
             mask = valid[:, None, None, :]  # (B, 1, 1, <=K)
         else:
             # Entry i of the concatenation was written at step i - L; step s sees
@@ -154,8 +157,8 @@ class SlotCore(Core):
             mask = (window[None] & valid[:, None, :])[:, None]  # (B, 1, T, L+T)
         read = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
         new_memory = {
-            "keys": keys[:, :, -kk:],
-            "values": values[:, :, -kk:],
-            "valid": valid[:, -kk:],
+            "keys": tail(keys, kk, 2),
+            "values": tail(values, kk, 2),
+            "valid": tail(valid, kk, 1),
         }
         return read, new_memory

@@ -18,7 +18,8 @@ Acting (one step per call, T = 1) takes a decode path that runs GPT-2's own bloc
 as plain tensor operations on the cache, without ``GPT2Model``'s per-call machinery (cache
 objects, mask building, module dispatch), which costs more than the arithmetic of so small a
 model: it computes the same function (tested against ``GPT2Model``) 1.6-2x faster
-(benchmarks/archs_throughput.py, batch 256 and 32).
+(benchmarks/archs_throughput.py, batch 256 and 32). Its cache grows in place into a buffer of
+``max_context`` entries (``archs.cache.append``), not by a concatenation per step.
 
 ``memory=False`` is an attention window of one token: every step is its own context of
 length one, at its true position (so only the window changes, not the positional code).
@@ -36,6 +37,7 @@ from torch import Tensor, nn
 from transformers import DynamicCache, GPT2Config, GPT2Model
 
 from mesalab.archs.base import Core, Memory, check, check_positive
+from mesalab.archs.cache import append
 
 # transformers renamed GPT2Model's cache argument and output field from ``past_key_values`` to
 # ``cache`` within 5.x (the old name warns from 5.24); use whichever this install takes.
@@ -188,8 +190,9 @@ class TransformerCore(Core):
         gpt, d, nh = self.gpt, self.d_model, self.num_heads
         b = emb.shape[0]
         h = emb + F.embedding(positions, gpt.wpe.weight)  # (B, 1, d)
+        cap = self.max_context  # the buffer a cache grows into in place (archs.cache)
         if self.memory:
-            valid = torch.cat([memory["valid"], memory["valid"].new_ones(b, 1)], dim=1)
+            valid = append(memory["valid"], memory["valid"].new_ones(b, 1), 1, cap)
             mask = valid[:, None, None, :]  # (B, 1, 1, L+1)
         keys, values = [], []
         for i, block in enumerate(gpt.h):
@@ -198,8 +201,8 @@ class TransformerCore(Core):
             # (B, d) -> (B, heads, 1, head_dim) each
             q, k, v = (rearrange(z, "b (h e) -> b h 1 e", h=nh) for z in qkv.split(d, dim=1))
             if self.memory:
-                k = torch.cat([memory["keys"][i], k], dim=2)  # (B, heads, L+1, head_dim)
-                v = torch.cat([memory["values"][i], v], dim=2)
+                k = append(memory["keys"][i], k, 2, cap)  # (B, heads, L+1, head_dim)
+                v = append(memory["values"][i], v, 2, cap)
                 keys.append(k)
                 values.append(v)
                 att = F.scaled_dot_product_attention(

@@ -32,11 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from mesalab.archs import Learner
 from mesalab.archs.population import PopulationLearner
+from mesalab.studies.conditions import arch_has_memory
+from mesalab.studies.load import build_core
 from mesalab.studies.loop import train_step
 from mesalab.studies.population import STREAM_MODES, Member, population_step
 from mesalab.studies.signals import A2C
@@ -49,9 +50,11 @@ EPISODES = 32
 def build(core: str, seed: int, device: str) -> Learner:
     """The matched-width learner of ``configs/arch/<core>.yaml`` for the dependent bandit."""
     fam = make_family("dependent_bandit")
-    make_core = instantiate(OmegaConf.load(ARCH_DIR / f"{core}.yaml").core)  # partial
+    arch = OmegaConf.load(ARCH_DIR / f"{core}.yaml")
     torch.manual_seed(seed)
-    return Learner(make_core(input_dim=fam.input_dim), fam.num_actions).to(device)
+    # widths left null in the config are matched here, as in a run (studies.load.build_core)
+    made = build_core(arch, fam.input_dim, fam.num_actions, arch_has_memory(arch))
+    return Learner(made, fam.num_actions).to(device)
 
 
 def member(seed: int, device: str) -> Member:
