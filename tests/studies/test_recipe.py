@@ -78,7 +78,7 @@ def test_the_transformer_recipe_reaches_the_rl_training_config(make_cfg) -> None
 
 
 def test_a_recipe_does_not_touch_supervised_training(make_cfg) -> None:
-    cfg = make_cfg("arch=transformer", "training=supervised", "+arch.recipe.lr=1e-3")
+    cfg = make_cfg("arch=transformer", "training=supervised", "arch.recipe.lr=1e-3")
     assert cfg.training.optimizer.lr == 1e-2 and cfg.training.recipe is None
 
 
