@@ -37,6 +37,8 @@ class ArchConfig:
     report_order: int = 100  # where the report lists it (lower first, then by name)
     # Optional, and only checked: the core class is what says (``Core.has_memory``).
     has_memory: bool | None = None
+    # Optional RL training overrides for this arch (keys: RECIPE_KEYS), read by training=rl*
+    recipe: Any = None
 
 
 @dataclass
@@ -50,6 +52,8 @@ class TrainingConfig:
     optimizer: Any = None
     grad_clip: float | None = 1.0
     lr_final_fraction: float = 1.0  # linear learning-rate decay to this fraction (1 = constant)
+    lr_warmup: float = 0.0  # fraction of the updates over which the learning rate rises linearly
+    recipe: str | None = None  # the name of the arch's recipe the signal took (rl: "default")
 
 
 @dataclass
@@ -99,6 +103,18 @@ class PopulationConfig:
     max_size: int = 8  # the sweeper groups at most this many runs into one job (1: solo jobs)
     streams: str = "shared"  # random streams: shared (faster) or member (composition-free)
     members: list[Any] = field(default_factory=list)
+
+
+#: what an arch's RL recipe may set (configs/training/rl.yaml reads each, with its default)
+RECIPE_KEYS: dict[str, type] = {
+    "name": str,
+    "lr": float,
+    "lr_warmup": float,
+    "grad_clip": float,
+    "value_coef": float,
+    "entropy_coef": float,
+    "normalize_advantages": bool,
+}
 
 
 #: the config keys in which members of one population may differ
@@ -222,6 +238,8 @@ def validate(cfg: DictConfig) -> None:
         _fail("training.optimizer.lr", t.optimizer.lr, "> 0")
     if not 0.0 <= t.lr_final_fraction <= 1.0:
         _fail("training.lr_final_fraction", t.lr_final_fraction, "in [0, 1]")
+    if not 0.0 <= t.lr_warmup < 1.0:
+        _fail("training.lr_warmup", t.lr_warmup, "in [0, 1)")
     if t.grad_clip is not None and t.grad_clip <= 0:
         _fail("training.grad_clip", t.grad_clip, "> 0 or null")
     if signal_class(t).updates_weights and t.updates > 0 and t.optimizer is None:

@@ -27,6 +27,21 @@ from mesalab.tasks.rollout import Trajectory, rollout
 from mesalab.tasks.tree import check
 
 
+def lr_factor(update: int, updates: int, final_fraction: float = 1.0, warmup: float = 0.0) -> float:
+    """The learning rate's multiplier at ``update``: linear warm-up, then linear decay.
+
+    Over the first ``warmup`` fraction of the updates it rises linearly from 1/n_warmup to 1
+    (never 0: every update moves the weights); it then decays linearly, as without warm-up, to
+    ``final_fraction`` at the last update. A function of the update index only, so a resumed
+    run follows the same schedule.
+    """
+    decay = 1.0 - (1.0 - final_fraction) * update / max(updates, 1)
+    n_warm = math.ceil(warmup * updates)
+    if update < n_warm:  # a large first step from a random init is what warm-up avoids
+        return decay * (update + 1) / n_warm
+    return decay
+
+
 class TrainingDiverged(RuntimeError):
     """A non-finite loss: training stops and the last good checkpoint is kept."""
 
@@ -105,12 +120,13 @@ def train(
     state: LoopState | None = None,
     on_update: Callable[[LoopState, dict[str, float]], bool] | None = None,
     lr_final_fraction: float = 1.0,
+    lr_warmup: float = 0.0,
 ) -> LoopState:
     """Run updates until ``updates`` are done or ``on_update`` returns False (stop request).
 
     The learning rate decays linearly from its initial value to ``lr_final_fraction`` times
-    it over the ``updates`` (1.0: constant); it is a function of the update index only, so a
-    resumed run follows the same schedule.
+    it over the ``updates`` (1.0: constant), after a linear warm-up over the first
+    ``lr_warmup`` fraction of them (``lr_factor``).
     """
     state = state or LoopState()
     if not signal.updates_weights:
@@ -120,7 +136,7 @@ def train(
         group.setdefault("initial_lr", group["lr"])
     while state.update < updates:
         t0 = time.perf_counter()
-        frac = 1.0 - (1.0 - lr_final_fraction) * state.update / max(updates, 1)
+        frac = lr_factor(state.update, updates, lr_final_fraction, lr_warmup)
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] * frac
         _, metrics = train_step(
@@ -175,6 +191,7 @@ def train_population(
     on_update: Callable[[PopulationState, list[dict[str, float]]], bool] | None = None,
     lr_final_fraction: float = 1.0,
     streams: str = "shared",
+    lr_warmup: float = 0.0,
 ) -> PopulationState:
     """Run updates until ``updates`` are done, every member stopped, or ``on_update`` says stop.
 
@@ -192,7 +209,7 @@ def train_population(
     device = pop.leaves()[0].device
     while state.update < updates and any(state.alive):
         t0 = time.perf_counter()
-        frac = 1.0 - (1.0 - lr_final_fraction) * state.update / max(updates, 1)
+        frac = lr_factor(state.update, updates, lr_final_fraction, lr_warmup)
         for group in groups:
             group["lr"] = group["initial_lr"] * frac
         alive = torch.tensor(state.alive, device=device)

@@ -195,6 +195,7 @@ def train_together(runs: list[Run], streams: str) -> list[str]:
                 on_update,
                 tcfg.lr_final_fraction,
                 streams,
+                tcfg.lr_warmup,
             )
     finally:
         stop.on_end(r0)

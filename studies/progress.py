@@ -60,7 +60,8 @@ def record_of(
         return JobRecord(
             num, run_dir, "failed", duration_s, f"{type(err).__name__}: {message}", trace, runs
         )
-    status = "skipped" if job_return._return_value == SKIPPED else "finished"
+    value = job_return._return_value  # mesalab-run's JobResult (or SKIPPED, older callers)
+    status = "skipped" if getattr(value, "skipped", False) or value == SKIPPED else "finished"
     return JobRecord(num, run_dir, status, duration_s, runs=runs)
 
 

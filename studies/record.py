@@ -127,6 +127,9 @@ class RunRecord:
     #: condition 1's history switch: false = the previous action and feedback were not inputs
     #: (None, absent: a record written before the switch; those runs all had them)
     history_inputs: bool | None = optional()
+    #: the arch's RL recipe the run trained with (configs/training/rl.yaml: "default" when the
+    #: arch has none); absent for other signals and for records written before recipes
+    recipe: str | None = optional()
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -39,9 +39,9 @@ from mesalab.studies.errors import Interrupted, clean_exit, signal_name
 from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, summary_scalars
 from mesalab.studies.load import build_objects
 from mesalab.studies.loop import LoopState, TrainingDiverged, train
+from mesalab.studies.objective import JobResult, job_result
 from mesalab.studies.plots import plot_curves
-from mesalab.studies.population_run import run_population
-from mesalab.studies.progress import SKIPPED
+from mesalab.studies.population_run import member_configs, member_root, run_population
 from mesalab.studies.record import RunRecord, Train, read_record
 from mesalab.studies.resume import check_finished, resume_from
 from mesalab.studies.validation import check_config
@@ -185,6 +185,7 @@ class Run:
                     state=self.state,
                     on_update=self._on_update,
                     lr_final_fraction=tcfg.lr_final_fraction,
+                    lr_warmup=tcfg.lr_warmup,
                 )
         except TrainingDiverged as err:
             self._end(finish_logger=True)
@@ -246,6 +247,7 @@ class Run:
             code=code_state(),  # commit and dirty flag, read by mesalab-report's header
             population=self.population,
             history_inputs=bool(cfg.condition.history_inputs),
+            recipe=cfg.training.get("recipe"),
         )
 
     def write(self, ev: Evaluation) -> RunRecord:
@@ -314,20 +316,26 @@ register_resolvers()
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> str:
-    """Hydra entry point (console script ``mesalab-run``); "skipped" or "finished" for sweeps."""
+def main(cfg: DictConfig) -> JobResult:
+    """Hydra entry point (console script ``mesalab-run``).
+
+    Returns the job's objective for sweepers: the mean frozen regret ratio of its runs (over a
+    population's members), marked ``skipped`` when every run was already finished.
+    """
     t0 = time.time()
     hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
     # bad config/checkpoint: message + status 2 (in a sweep: a failed run); signal: 128 + signum
     with clean_exit(config_errors=hc.mode != RunMode.MULTIRUN):
         if cfg.population.members:  # a population job: each member a Run of its own
-            out = Path(hc.runtime.output_dir)
             records = run_population(cfg, out, Run, list(hc.overrides.task))
-            record = next((r for r in records if r is not None), None)
+            dirs = [member_root(out) / c.run_name for c in member_configs(cfg)]
         else:
-            record = run(cfg, Path(hc.runtime.output_dir))
-    log.info("done in %.1f s", time.time() - t0)
-    return SKIPPED if record is None else "finished"
+            records = [run(cfg, out)]
+            dirs = [out]
+        result = job_result(cfg, dirs, skipped=all(r is None for r in records))
+    log.info("done in %.1f s, regret ratio %.3f", time.time() - t0, result)
+    return result
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mesalab.archs.base import Core
-from mesalab.studies.config import RunConfig, memory_flag, validate
+from mesalab.studies.config import RECIPE_KEYS, RunConfig, memory_flag, validate
 from mesalab.studies.errors import ConfigError
 from mesalab.studies.load import build_core
 from mesalab.tasks.distributions import TaskDistribution
@@ -79,6 +79,24 @@ def check_keys(node: Mapping[str, Any], schema: type = RunConfig, path: str = ""
         sub = fields[key]
         if dataclasses.is_dataclass(sub) and isinstance(value, Mapping):
             check_keys(value, sub, f"{path}{key}.")
+
+
+def check_recipe(tree: Mapping[str, Any]) -> None:
+    """``arch.recipe``: null or a mapping of ``RECIPE_KEYS`` to values of their types."""
+    recipe = tree.get("arch", {}).get("recipe")
+    if recipe is None:
+        return
+    if not isinstance(recipe, Mapping):
+        fail("arch.recipe", recipe, f"null or a mapping with keys among {list(RECIPE_KEYS)}")
+    for key, value in recipe.items():
+        if key not in RECIPE_KEYS:
+            _unknown("arch.recipe.", key, value, list(RECIPE_KEYS))
+        kind = RECIPE_KEYS[key]
+        ok = isinstance(value, bool) if kind is bool else isinstance(value, kind)
+        if kind is float:  # an int is a number too, a bool is not
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            fail(f"arch.recipe.{key}", value, f"a {kind.__name__}")
 
 
 def resolved_container(cfg: DictConfig) -> dict[str, Any]:
@@ -276,6 +294,7 @@ def check_config(cfg: DictConfig) -> None:
     tree = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(tree, dict)
     check_keys(tree)
+    check_recipe(tree)  # before resolving: training=rl reads arch.recipe.*
     resolved = resolved_container(cfg)
     for path in TARGETS:
         group, key = path.split(".")

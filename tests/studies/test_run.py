@@ -61,8 +61,10 @@ def test_run_writes_the_design_outputs(make_cfg, tmp_path: Path) -> None:
         "ood",
         "code",
         "history_inputs",
+        "recipe",
     ]
     assert on_disk["history_inputs"] is True  # the default: previous action and reward seen
+    assert on_disk["recipe"] == "default"  # lstm under training=rl: no arch recipe
     assert on_disk["code"] == code_state() and len(on_disk["code"]["commit"]) == 40
     assert EVAL_KEYS <= set(on_disk["eval"])
     assert on_disk == metrics.to_dict()
