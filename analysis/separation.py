@@ -13,8 +13,10 @@ tasks, both observers are fed the actor's history (``ShadowPolicy``) and, per st
 
 - ``informative``: the share of steps where their choices differ at all (the index's
   ``informative_steps``), including steps where one of them is exactly indifferent (a tie);
-- ``strict``: the share where *both* prefer one arm strictly and the arms differ: a network
-  must pick one reading there (at a tie any choice agrees half with the indifferent observer);
+- ``strict``: the share where no arm is best for both (their greedy sets, ties included, are
+  disjoint): whatever a network picks there agrees with one reading at most. Where one
+  observer is indifferent between the other's arm and another, a pick is never against it,
+  so those steps tell little (two arms: a tie at the first trial, or after equal evidence);
 - each observer's own regret on the same tasks and noise, and the paired gap (training-prior
   minus family-prior regret, per task; 95% bootstrap interval over tasks): what locating
   costs on tasks outside the pool.
@@ -69,9 +71,8 @@ class Separation:
 
 
 def strict_disagreement(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per step: both greedy vectors (N, T, A) are one-hot (no tie) and on different arms."""
-    one_hot = (a.max(dim=-1).values == 1) & (b.max(dim=-1).values == 1)
-    return one_hot & (a.argmax(dim=-1) != b.argmax(dim=-1))  # (N, T)
+    """Per step: no arm is best for both greedy vectors (N, T, A) (ties split), (N, T) bool."""
+    return ((a > 0) & (b > 0)).sum(dim=-1) == 0
 
 
 def one_seed(family: TaskFamily, k: int, num_tasks: int, seed: int) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from mesalab.analysis.separation import main, separation, strict_disagreement
 from mesalab.tasks import make_family
 
 
-def test_strict_disagreement_ignores_ties() -> None:
-    a = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.5, 0.5]]])  # (N=1, T=3, A=2)
-    b = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]])
-    assert strict_disagreement(a, b).tolist() == [[True, False, False]]
+def test_strict_disagreement_needs_disjoint_best_arms() -> None:
+    a = torch.tensor([[[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]])
+    b = torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 0.5]]])
+    # (N=1, T=4, A=3): differ; agree; a tie that includes b's arm; a tie that excludes a's
+    assert strict_disagreement(a, b).tolist() == [[True, False, False, True]]
 
 
 def test_first_trial_differs_only_by_a_tie() -> None:
