@@ -30,6 +30,7 @@ def test_related_ignores_pool_size() -> None:
         ("task_diversity_bandit", 11, 5, 3),
         ("task_diversity_regression", 16, 2, 3),
         ("task_diversity_regression_anchor", 16, 1, 3),
+        ("task_diversity_bernoulli_low", 11, 4, 3),
         ("task_diversity_quick", 5, 1, 2),
         ("task_diversity_regression_quick", 8, 1, 1),
     ],
@@ -51,6 +52,9 @@ def test_grid(study: str, ks: int, archs: int, seeds: int, make_cfg) -> None:
     if study.startswith("task_diversity_regression") and "quick" not in study:
         assert (family.dim, family.num_trials, family.noise) == (8, 16, 0.5)
         assert sizes[-1] == 2**15 and cfg.training.name == "supervised"
+    if study == "task_diversity_bernoulli_low":
+        assert (family.num_arms, family.p_low, family.p_high) == (5, 0.0, 0.3)
+        assert sizes[-1] == 2**10 and cfg.training.name == "rl"
     if study == "task_diversity_bandit":
         assert sizes[-1] == 2**10 and cfg.training.name == "rl"
 
