@@ -67,6 +67,8 @@ class Threshold:
             return f"not crossed (index < {LEVEL} up to K = {_pow(self.k_max)})"
         if self.log2_k == -math.inf:
             return f"at or below the smallest K ({_pow(self.k_min)})"
+        if self.seeds < 2:  # resampling one seed gives the point itself: no interval
+            return f"K* = 2^{self.log2_k:.2f} (one seed: no interval)"
         return f"K* = 2^{self.log2_k:.2f} [{self._bound(self.lo)}, {self._bound(self.hi)}]"
 
     def _bound(self, x: float) -> str:

@@ -64,6 +64,12 @@ def test_crossing_in_some_resamples_only_leaves_the_upper_end_open() -> None:
     assert "> 2^15]" in t.text()
 
 
+def test_one_seed_claims_no_interval() -> None:
+    t = threshold({1.0: [0.1], 2.0: [0.3], 4.0: [0.7]})
+    assert t.log2_k == pytest.approx(1.5) and t.lo == t.hi == t.log2_k
+    assert t.text() == "K* = 2^1.50 (one seed: no interval)"
+
+
 def test_too_few_pool_sizes_give_none() -> None:
     assert threshold({4.0: [0.5, 0.6]}) is None
     assert threshold({4.0: [0.5], math.inf: [0.9]}) is None
