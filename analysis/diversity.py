@@ -4,7 +4,10 @@ When a sweep holds ``pool(K)`` runs, the report plots against K (log2 axis), per
 
 - the location-learning index (``mesalab.studies.policy.location``: 0 = acts like the Bayes
   observer whose prior is the K training tasks, 1 = like the family-prior one): the mean over
-  seeds, and every run with its own 95% bootstrap interval over tasks (axis clipped to [-0.5, 1.5]);
+  seeds with its 95% interval over seeds (a band), every run with its own 95% bootstrap
+  interval over tasks (axis clipped to [-0.5, 1.5]), and the threshold K* where the mean
+  crosses 0.5 with its seed-bootstrap interval (``mesalab.analysis.transition``), also tabled
+  with, per K, the regret against both observers, OOD retention and probe R^2;
 - the post-freeze improvement on held-out (never trained) tasks, next to what each observer
   itself achieves on those tasks (black: the training-prior observer, a curve in K; grey: the
   family-prior observer), and ``related`` training (K = infinity) as a dashed line.
@@ -17,23 +20,21 @@ observer (``kept_vs_ideal``, 1 = keeps as much as the ideal does).
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from mesalab.analysis.sweep import Group, Stat
+from mesalab.analysis.sweep import Group
+from mesalab.analysis.transition import (
+    Threshold,
+    fmt_stat,
+    pool_size_of,
+    thresholds,
+    transition_blocks,
+)
 
 Block = tuple
-
-
-def pool_size_of(distribution: str) -> float | None:
-    """K of a distribution tag: ``pool16`` -> 16, ``single`` -> 1, ``related`` -> inf."""
-    m = re.fullmatch(r"pool(\d+)", distribution)
-    if m:
-        return float(m.group(1))
-    return {"single": 1.0, "related": math.inf}.get(distribution)
 
 
 def diversity_groups(groups: list[Group]) -> dict[tuple, list[Group]]:
@@ -83,8 +84,15 @@ def _run_points(gs: list[Group], key: str) -> tuple[list[float], list[float], li
     return xs, ys, err
 
 
-def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
-    """Index and improvement against K, a row per (task, training, memory, variant)."""
+def diversity_figure(
+    series: dict[tuple, list[Group]], path: Path, ks: dict[tuple, Threshold] | None = None
+) -> Path:
+    """Index and improvement against K, a row per (task, training, memory, variant).
+
+    The index panel shades each arch's 95% interval over seeds and marks its K* (``ks``, from
+    :func:`mesalab.analysis.transition.thresholds`) with its bootstrap interval.
+    """
+    ks = ks or {}
     fig = Figure(figsize=(10.0, 3.4 * len(series)), layout="constrained")
     axes = fig.subplots(len(series), 2, squeeze=False)
     for row, (key, gs) in zip(axes, series.items(), strict=True):
@@ -94,10 +102,15 @@ def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
         for arch in archs:
             mine = [g for g in gs if g.arch == arch]
             for ax, stat in zip(row, ("location_index", "improvement"), strict=True):
-                xs, ys, _ = _series(mine, stat)
+                xs, ys, err = _series(mine, stat)
                 if xs:
                     label = f"{arch} (mean over seeds)"
                     ax.plot(xs, ys, marker="o", color=colors[arch], label=label)
+                if xs and stat == "location_index":
+                    # the interval over seeds (t; one seed: over tasks) as a band
+                    lo = [y - e[0] for y, e in zip(ys, err, strict=True)]
+                    hi = [y + e[1] for y, e in zip(ys, err, strict=True)]
+                    ax.fill_between(xs, lo, hi, color=colors[arch], alpha=0.15, lw=0)
                 # every run with its own bootstrap interval over tasks: with few seeds a
                 # t-interval over seeds says little, the runs themselves say more
                 px, py, pe = _run_points(mine, stat)
@@ -105,6 +118,14 @@ def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
                     e = list(zip(*pe, strict=True))
                     ax.errorbar(px, py, yerr=e, fmt=".", color=colors[arch], alpha=0.45,
                                 capsize=1.5, elinewidth=0.8)  # fmt: skip
+            t = ks.get((*key, arch))
+            if t is not None and t.crossed:
+                # K* and its bootstrap interval, clipped to the swept range
+                lo, hi = (2 ** min(max(x, math.log2(t.k_min)), math.log2(t.k_max))
+                          for x in (t.lo, t.hi))  # fmt: skip
+                row[0].axvspan(lo, hi, color=colors[arch], alpha=0.1, lw=0)
+                row[0].axvline(2**t.log2_k, color=colors[arch], ls="--", lw=1,
+                               label=f"{arch} K* = 2^{t.log2_k:.1f}")  # fmt: skip
             related = [g for g in mine if g.distribution == "related"]
             s = related[0].stats["improvement"] if related else None
             if s is not None and s.mean is not None:
@@ -127,6 +148,7 @@ def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
         title += f" / {variant}" if variant else ""
         row[0].axhline(0.0, color="black", linewidth=0.6)
         row[0].axhline(1.0, color="black", linewidth=0.6)
+        row[0].axhline(0.5, color="black", linewidth=0.5, linestyle=":")  # K*'s level
         row[0].set_ylabel("location (0) – learning (1) index")
         lo, hi = row[0].get_ylim()
         row[0].set_ylim(max(lo, -0.5), min(hi, 1.5))  # past the observers: clipped
@@ -142,20 +164,12 @@ def diversity_figure(series: dict[tuple, list[Group]], path: Path) -> Path:
     return path
 
 
-def _fmt(s: Stat | None) -> str:
-    if s is None or s.mean is None:
-        return "–"
-    if s.lo is None:
-        return f"{s.mean:.3g}"
-    return f"{s.mean:.3g} [{s.lo:.3g}, {s.hi:.3g}]"
-
-
 def diversity_blocks(groups: list[Group], figs: Path) -> list[Block]:
     """The task-diversity section (empty when the sweep has no pool runs)."""
     series = diversity_groups(groups)
     if not series:
         return []
-    diversity_figure(series, figs / "task_diversity.png")
+    diversity_figure(series, figs / "task_diversity.png", thresholds(series))
     header = ["task", "arch", "training", "K", "seeds", "index [95%]", "on line"]
     header += ["improvement [95%]"]
     header += ["training-prior observer", "family-prior observer"]
@@ -168,7 +182,7 @@ def diversity_blocks(groups: list[Group], figs: Path) -> list[Block]:
             k_text = "inf" if math.isinf(k) else str(int(k))
             rows.append(
                 [g.task, g.arch, g.training, k_text, str(len(g.runs))]
-                + [_fmt(g.stats.get(name)) for name in stats]
+                + [fmt_stat(g.stats.get(name)) for name in stats]
             )
     return [
         ("h", 2, "Task diversity: task location or task learning?"),
@@ -187,6 +201,7 @@ def diversity_blocks(groups: list[Group], figs: Path) -> list[Block]:
         ),
         ("img", "figures/task_diversity.png", "index and improvement against K"),
         ("table", header, rows),
+        *transition_blocks(series),
     ]
 
 
@@ -201,10 +216,10 @@ def ood_blocks(groups: list[Group]) -> list[Block]:
     header += [f"{p}: improvement / kept / kept vs ideal" for p in priors]
     rows = []
     for g in groups:
-        row = [g.task, g.arch, g.training, g.distribution, _fmt(g.stats["improvement"])]
+        row = [g.task, g.arch, g.training, g.distribution, fmt_stat(g.stats["improvement"])]
         for p in priors:
             parts = [g.stats.get(f"ood.{p}.{k}") for k in ("improvement", "kept", "kept_vs_ideal")]
-            row.append(" / ".join(_fmt(s) for s in parts))
+            row.append(" / ".join(fmt_stat(s) for s in parts))
         rows.append(row)
     return [
         ("h", 2, "Out-of-distribution priors"),

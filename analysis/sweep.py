@@ -345,10 +345,11 @@ def group_runs(runs: list[Run]) -> list[Group]:
 def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
     """Location index, its observers' improvements and OOD ``kept`` ratios, over seeds.
 
-    Keys: ``location_index``, ``location_on_line``, ``<observer>.observer_improvement``
-    (``train_prior``, ``family_prior``), ``ood.<prior>.improvement``, ``ood.<prior>.kept``
-    and ``ood.<prior>.kept_vs_ideal``; present only where some run has them (older runs and
-    related training have no index).
+    Keys: ``location_index``, ``location_on_line``, ``<observer>.observer_improvement`` and
+    ``<observer>.observer_regret`` (``train_prior``, ``family_prior``), ``probe_r2`` and
+    ``probe_control_r2`` (from ``probes.json``), ``ood.<prior>.improvement``,
+    ``ood.<prior>.kept`` and ``ood.<prior>.kept_vs_ideal``; present only where some run has
+    them (older runs and related training have no index, unprobed runs no probe).
     """
     st: dict[str, Stat] = {}
     locs = [r.record.location for r in runs]
@@ -365,6 +366,15 @@ def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
                 [v.improvement if v else None for v in vals],
                 [v.improvement_ci95 if v else None for v in vals],
             )
+            st[f"{obs}.observer_regret"] = aggregate(
+                [v.regret if v else None for v in vals],
+                [v.regret_ci95 if v else None for v in vals],
+            )
+    # what ``mesalab-probe`` left in the run directory (absent: not probed)
+    probes = [_load_json(r.path / "probes.json") for r in runs]
+    if any("r2" in p for p in probes):
+        st["probe_r2"] = aggregate([p.get("r2") for p in probes])
+        st["probe_control_r2"] = aggregate([p.get("control_r2") for p in probes])
     oods = [r.record.ood for r in runs]
     for prior in dict.fromkeys(p for o in oods for p in o):
         entries = [o.get(prior) for o in oods]
@@ -420,6 +430,8 @@ def flat_row(run: Run) -> dict[str, Any]:
         "run": run.name,
         **{k: condition_of(m, k) for k in CONDITION},
         "seed": m.seed,
+        # K of a pool run; blank for related, single and trialwise
+        "pool_size": _pool_size(m.distribution) or None,
         "variant": run.variant,
     }
     for k in (
@@ -442,10 +454,16 @@ def flat_row(run: Run) -> dict[str, Any]:
     loc = m.location
     row["location_index"] = loc.index if loc else None
     row["location_index_lo"], row["location_index_hi"] = (loc and loc.index_ci95) or (None, None)
+    for obs in ("train_prior", "family_prior"):
+        entry = loc.observers.get(obs) if loc else None
+        row[f"location_{obs}_regret"] = entry.regret if entry else None
     for prior, entry in m.ood.items():
         for k in ("improvement", "kept", "kept_vs_ideal"):
             row[f"ood_{prior}_{k}"] = getattr(entry, k)
     # what ``mesalab-analyze --controllers`` left in the run directory (blank when not run)
+    probe = _load_json(run.path / "probes.json")
+    row["probe_source"], row["probe_r2"] = probe.get("source"), probe.get("r2")
+    row["probe_control_r2"] = probe.get("control_r2")
     ctl = _load_json(run.path / "controllers.json")
     row["controller_best"], row["controller_margin"] = ctl.get("best"), ctl.get("margin")
     row["frozen_verified"] = m.frozen.verified

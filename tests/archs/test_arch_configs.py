@@ -107,7 +107,7 @@ def test_bandit_widths_are_those_of_the_committed_results() -> None:
     cores = config_cores()
     for name, kwargs in before.items():
         node = _load(CONFIG_DIR / "arch" / f"{name}.yaml")
-        core = OmegaConf.to_container(node.core)
+        core = OmegaConf.to_container(node.core, resolve=True)  # as a run resolves it
         given = {k: v for k, v in core.items() if k[0] != "_" and v is not None}
         used = {**matched_core_kwargs(cores[name], 5, 2), **given}
         assert {k: used[k] for k in kwargs} == kwargs, name

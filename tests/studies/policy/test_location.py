@@ -122,6 +122,16 @@ def test_greedy_vector_splits_ties() -> None:
     assert v.tolist() == [[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]]
 
 
+@pytest.mark.parametrize("num_trials", [1, 20, 50, 100])
+def test_symmetric_prior_is_a_tie_at_the_first_trial(num_trials: int) -> None:
+    # float32 quadrature nodes leave the two posterior means ~1e-8 apart: still a tie
+    family = DependentBandit(num_trials=num_trials)
+    obs = family.prior_observer()
+    state = obs.reset(family, 1, torch.Generator().manual_seed(0))
+    mean = family.mixture_mean(obs.candidates, state.weights, None)  # (1, 2)
+    assert greedy_vector(mean.double()).tolist() == [[0.5, 0.5]]
+
+
 def test_index_ignores_steps_where_observers_agree() -> None:
     a = torch.zeros(3, 4, 1, dtype=torch.float64)
     b = a.clone()
