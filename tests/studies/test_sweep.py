@@ -174,7 +174,7 @@ def test_study_jobs_compose_and_validate() -> None:
 
 def test_study_budget_is_per_task_shared_by_signals_and_rl_keeps_its_name() -> None:
     """Within a task rl and supervised get the same budget; the study's A2C is still `rl`."""
-    budgets = {"dependent_bandit": (600, 32), "bernoulli_bandit": (1000, 64)}
+    budgets = {"dependent_bandit": (1200, 32), "bernoulli_bandit": (1000, 64)}
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         default = compose("config", overrides=["training=rl"])
         for task, budget in budgets.items():
