@@ -62,16 +62,17 @@ STUDY_DEFAULT = {
 }
 
 
-@pytest.mark.parametrize("arch", ["lstm", "gru", "slot", "ffn"])
+@pytest.mark.parametrize("arch", ["lstm", "slot", "ffn"])
 def test_archs_without_a_recipe_train_with_the_study_default(make_cfg, arch: str) -> None:
     cfg = make_cfg(f"arch={arch}", "training=rl_short_horizon")
     assert cfg.arch.recipe is None
     assert _training(cfg) == STUDY_DEFAULT
 
 
-def test_the_transformer_recipe_reaches_the_rl_training_config(make_cfg) -> None:
-    recipe = yaml.safe_load(Path(CONFIG_DIR, "arch", "transformer.yaml").read_text())["recipe"]
-    got = _training(make_cfg("arch=transformer", "training=rl_short_horizon"))
+@pytest.mark.parametrize("arch", ["transformer", "gru"])
+def test_an_arch_recipe_reaches_the_rl_training_config(make_cfg, arch: str) -> None:
+    recipe = yaml.safe_load(Path(CONFIG_DIR, "arch", f"{arch}.yaml").read_text())["recipe"]
+    got = _training(make_cfg(f"arch={arch}", "training=rl_short_horizon"))
     want = {**STUDY_DEFAULT, **{k: v for k, v in recipe.items() if k != "name"}}
     assert got == {**want, "recipe": recipe["name"]}
     assert got != STUDY_DEFAULT  # the recipe changes something
