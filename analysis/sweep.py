@@ -394,7 +394,7 @@ _SIGNAL_ORDER = {"rl": 0, "supervised": 1, "none": 2}
 _DIST_ORDER = {"related": 0, "single": 1, "trialwise": 2}
 
 
-def _pool_size(distribution: str) -> int:
+def pool_size(distribution: str) -> int:
     """K of ``poolK`` (so pools sort by size, not as strings); 0 otherwise."""
     tail = distribution.removeprefix("pool")
     return int(tail) if distribution.startswith("pool") and tail.isdigit() else 0
@@ -409,7 +409,7 @@ def condition_rank(group: Group) -> tuple:
         _SIGNAL_ORDER.get(signal or "", 9),
         group.training,
         _DIST_ORDER.get(dist, 9),
-        _pool_size(dist),
+        pool_size(dist),
         dist,
         not group.memory,
         not group.history_inputs,
@@ -431,7 +431,7 @@ def flat_row(run: Run) -> dict[str, Any]:
         **{k: condition_of(m, k) for k in CONDITION},
         "seed": m.seed,
         # K of a pool run; blank for related, single and trialwise
-        "pool_size": _pool_size(m.distribution) or None,
+        "pool_size": pool_size(m.distribution) or None,
         "variant": run.variant,
     }
     for k in (

@@ -17,12 +17,11 @@ of resamples that crossed inside the sweep is reported next to it.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from mesalab.analysis.sweep import Group, Stat
+from mesalab.analysis.sweep import Group, Stat, pool_size
 
 #: the index level that separates the two readings: halfway between the observers
 LEVEL = 0.5
@@ -124,9 +123,8 @@ def threshold(
 
 def pool_size_of(distribution: str) -> float | None:
     """K of a distribution tag: ``pool16`` -> 16, ``single`` -> 1, ``related`` -> inf."""
-    m = re.fullmatch(r"pool(\d+)", distribution)
-    if m:
-        return float(m.group(1))
+    if k := pool_size(distribution):
+        return float(k)
     return {"single": 1.0, "related": math.inf}.get(distribution)
 
 
