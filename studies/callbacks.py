@@ -7,6 +7,7 @@ None of them touches the training generators, so adding or removing one cannot m
 
 from __future__ import annotations
 
+import logging
 import signal
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,11 +18,14 @@ from tqdm import tqdm
 
 from mesalab.archs.base import Learner
 from mesalab.studies.checkpoint import save_checkpoint
+from mesalab.studies.errors import launcher_gone
 from mesalab.studies.evaluate import curve_of, evaluate_learner, heldout_tasks
 from mesalab.studies.loop import LoopState
 from mesalab.studies.wandb_logger import NullLogger
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.distributions import TaskDistribution, stream_seed
+
+log = logging.getLogger(__name__)
 
 
 class Run(Protocol):
@@ -136,7 +140,13 @@ class Checkpointing(Callback):
 
 
 class StopOnSignal(Callback):
-    """SIGTERM/SIGINT become a stop after the current update, with a checkpoint to resume from."""
+    """SIGTERM/SIGINT become a stop after the current update, with a checkpoint to resume from.
+
+    A run in a worker of a process pool (joblib's loky workers under ``hydra/launcher=joblib``)
+    also stops, as if by SIGTERM, once the process that started the pool is gone (and its process
+    then exits): a sweep stopped by signalling its parent would otherwise leave its workers
+    training on, unowned.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -155,7 +165,13 @@ class StopOnSignal(Callback):
         self.requested, self.signum = True, signum
 
     def on_update(self, run: Run, state: LoopState, metrics: dict[str, float]) -> bool:
-        """Checkpoint and stop once a signal came."""
+        """Checkpoint and stop once a signal came (or the pool's parent is gone)."""
+        if not self.requested and launcher_gone():
+            log.warning(
+                "%s: the sweep that launched it is gone; stopping as if by SIGTERM",
+                run.cfg.run_name,
+            )
+            self.requested, self.signum = True, int(signal.SIGTERM)
         if self.requested:
             save_checkpoint(run.checkpoint_path, run.payload(final=False))
             run.stop_signal = self.signum

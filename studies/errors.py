@@ -2,11 +2,15 @@
 
 A bad config, a checkpoint that cannot be trusted or a refused resume is the user's to fix,
 not a bug: the command prints one message (no traceback) and exits with status 2. A stop on
-a signal exits with 128 + the signal number, the shell's convention (143 for SIGTERM).
+a signal exits with 128 + the signal number, the shell's convention (143 for SIGTERM). A run in
+a worker of a process pool whose parent has ended stops as on SIGTERM, and its process exits.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -42,6 +46,13 @@ class Interrupted(Exception):
         return 128 + self.signum if self.signum else 1
 
 
+def launcher_gone() -> bool:
+    """True in a worker of a process pool (joblib's loky workers under ``hydra/launcher=joblib``)
+    whose parent, the sweep that launched it, has ended: no one is left to give it work."""
+    parent = multiprocessing.parent_process()
+    return parent is not None and parent.pid is not None and os.getppid() != parent.pid
+
+
 def signal_name(signum: int) -> str:
     """``SIGTERM`` for 15; the number when the platform has no name for it."""
     try:
@@ -62,6 +73,9 @@ def clean_exit(config_errors: bool = True) -> Iterator[None]:
         yield
     except Interrupted as err:
         print(str(err), file=sys.stderr, flush=True)
+        if launcher_gone():  # a pool worker would wait for its dead parent forever
+            logging.shutdown()
+            os._exit(err.exit_status)
         raise SystemExit(err.exit_status) from None
     except ConfigError as err:
         if not config_errors:

@@ -163,6 +163,64 @@ def test_sigterm_under_a_sweep_exits_143_and_the_sweep_resumes(tmp_path: Path) -
         assert json.loads(path.read_text())["train"]["env_steps"] == updates * 8 * 12
 
 
+def _pool_workers(pid: int) -> list[int]:
+    """The live loky worker processes whose parent is ``pid`` (Linux: /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z" and b"LokyProcess" in cmdline:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_a_pool_worker_stops_with_a_checkpoint_when_its_sweep_is_killed(tmp_path: Path) -> None:
+    # joblib's loky workers outlive a killed parent: a run in one notices, checkpoints and exits
+    sweep = [
+        f"out_root={tmp_path}",
+        "sweep_name=orphan",
+        "seed=0,1",
+        "population.max_size=1",  # two jobs, two workers (one job would run in the parent)
+        "training.updates=1000000",  # hours: only the stop can end it within the test
+        "hydra/launcher=local_parallel",
+    ]
+    log = (tmp_path / "sweep.log").open("wb")  # not a pipe: orphaned workers would hold it open
+    proc = subprocess.Popen(_cli(*sweep, multirun=True), env=ENV, stdout=log, stderr=log)
+    _wait_for("sweeps/orphan/*/.hydra/config.yaml", tmp_path, proc)
+    time.sleep(3)  # the workers are in their training loops
+    workers = _pool_workers(proc.pid)
+    assert workers and proc.poll() is None
+    proc.kill()  # no handler runs in the parent: its workers are orphaned
+    proc.wait(timeout=60)
+    deadline = time.time() + 120
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, "a pool worker kept running after its sweep was killed"
+    assert "the sweep that launched it is gone" in (tmp_path / "sweep.log").read_text()
+    run_dirs = [p.parent for p in (tmp_path / "sweeps" / "orphan").glob("*/.hydra")]
+    assert len(run_dirs) == 2
+    for run_dir in run_dirs:
+        ck = load_checkpoint(run_dir / "checkpoint.pt")
+        assert 0 < ck["loop"]["update"] < 1000000 and not ck["final"]
+        assert not (run_dir / "metrics.json").exists()
+
+
 def test_a_finished_run_is_skipped_only_for_its_own_config(make_cfg, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run(make_cfg(*BASE), run_dir)
