@@ -341,3 +341,20 @@ def test_slot_store_grows_to_its_slots_then_slides(x):
     assert half["keys"].shape[2] == K and not half["valid"][[0, 2]].any()
     assert half["valid"][[1, 3]].all()
     assert learner.reset_memory(mem, torch.ones(B, dtype=torch.bool))["keys"].shape[2] == 0
+
+
+def test_lstm_forget_bias_shifts_only_the_forget_gate() -> None:
+    torch.manual_seed(3)
+    plain = LSTMCore(5, hidden_size=6)
+    torch.manual_seed(3)
+    biased = LSTMCore(5, hidden_size=6, forget_bias=1.0)
+    for (name, a), (_, b) in zip(plain.named_parameters(), biased.named_parameters(), strict=True):
+        if name != "rnn.bias_ih_l0":
+            assert torch.equal(a, b), name
+    delta = biased.rnn.bias_ih_l0 - plain.rnn.bias_ih_l0
+    assert torch.equal(delta[6:12], torch.ones(6)) and not delta[:6].any() and not delta[12:].any()
+    # the cell keeps more of its state: a step's cell state holds more of the last one
+    x = torch.zeros(1, 1, 5)
+    c0 = (torch.zeros(1, 6), torch.ones(1, 6))
+    keep = [core(x, c0)[1][1].mean().item() for core in (plain, biased)]
+    assert keep[1] > keep[0]
