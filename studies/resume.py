@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 
 from mesalab.archs.base import Learner
 from mesalab.studies.checkpoint import load_checkpoint, remove_orphans
@@ -71,21 +72,28 @@ def _changes_results(path: str) -> bool:
 
 
 def check_resume(
-    saved: dict[str, Any], current: dict[str, Any], path: Path, action: str = "resume=true"
+    saved: dict[str, Any],
+    current: dict[str, Any],
+    path: Path,
+    action: str = "resume=true",
+    source: str = "checkpoint",
 ) -> list[str]:
-    """Refuse ``action`` if the config changes results; return notes on keys that may differ."""
+    """Refuse ``action`` if the config changes results; return notes on keys that may differ.
+
+    ``source`` names where ``saved`` came from in the message (the checkpoint, or the run's
+    ``.hydra/config.yaml``)."""
     diffs = config_differences(saved, current)
     bad = [d for d in diffs if _changes_results(d[0])]
     if bad:
-        lines = "\n".join(f"  {k}: checkpoint {a!r}, now {b!r}" for k, a, b in bad)
+        lines = "\n".join(f"  {k}: {source} {a!r}, now {b!r}" for k, a, b in bad)
         raise ResumeMismatch(
-            f"{action} refused: checkpoint {path} was trained with a different config "
+            f"{action} refused: {source} {path} was trained with a different config "
             f"({len(bad)} key(s) that change results differ):\n{lines}\n"
             "To train this config afresh over it, add force=true (the run's outputs are "
             "replaced); to keep it, give the new run its own directory "
             "(hydra.run.dir=<dir>, or another out_root=<dir>)."
         )
-    return [f"{k}: checkpoint {a!r}, now {b!r}" for k, a, b in diffs]
+    return [f"{k}: {source} {a!r}, now {b!r}" for k, a, b in diffs]
 
 
 def check_finished(run_dir: Path, resolved: dict[str, Any]) -> None:
@@ -95,10 +103,23 @@ def check_finished(run_dir: Path, resolved: dict[str, Any]) -> None:
     directory: without this, the old run's results would be taken for the new config's.
     """
     path = Path(run_dir) / "checkpoint.pt"
-    if not path.exists():
+    if path.exists():
+        check_resume(load_checkpoint(path)["config"], resolved, path, "skipping the finished run")
+        return
+    # Without a checkpoint (a run's small files committed without it, say), the config Hydra
+    # wrote beside the run stands in for the checkpoint's.
+    composed = Path(run_dir) / ".hydra" / "config.yaml"
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(composed), resolve=True)
+    except FileNotFoundError:
+        saved = None
+    except Exception as err:  # written by older code: an interpolation that no longer resolves
+        log.warning("cannot resolve %s (%s): cannot compare its config: %s", composed, err, run_dir)
+        return
+    if not isinstance(saved, dict):
         log.warning("finished run without a checkpoint: cannot compare its config: %s", run_dir)
         return
-    check_resume(load_checkpoint(path)["config"], resolved, path, "skipping the finished run")
+    check_resume(saved, resolved, composed, "skipping the finished run", source="config")
 
 
 def resume_from(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.errors import ResumeMismatch
@@ -219,6 +220,24 @@ def test_a_pool_worker_stops_with_a_checkpoint_when_its_sweep_is_killed(tmp_path
         ck = load_checkpoint(run_dir / "checkpoint.pt")
         assert 0 < ck["loop"]["update"] < 1000000 and not ck["final"]
         assert not (run_dir / "metrics.json").exists()
+
+
+def test_without_its_checkpoint_a_finished_run_is_checked_against_its_hydra_config(
+    make_cfg, tmp_path: Path
+) -> None:
+    # a study's committed runs keep metrics.json and .hydra/, never the checkpoint
+    run_dir = tmp_path / "run"
+    cfg = make_cfg(*BASE)
+    run(cfg, run_dir)
+    (run_dir / "checkpoint.pt").unlink()
+    (run_dir / ".hydra").mkdir()
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # as Hydra writes it: unresolved
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    assert run(make_cfg(*BASE, "progress=true"), run_dir) is None  # the same run: skipped
+    with pytest.raises(ResumeMismatch, match="^skipping the finished run refused: config ") as err:
+        run(make_cfg(*BASE, "training.optimizer.lr=0.001"), run_dir)
+    assert "training.optimizer.lr: config 0.01, now 0.001" in str(err.value)
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
 
 
 def test_a_finished_run_is_skipped_only_for_its_own_config(make_cfg, tmp_path: Path) -> None:
