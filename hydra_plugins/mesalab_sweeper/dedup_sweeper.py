@@ -3,7 +3,8 @@ repeat another run, with sweep progress.
 
 A study whose conditions need different seed counts lists ``blocks``: each block is a dict of
 params that replace (or add to) ``params``, and the sweep is the union of the blocks' products,
-each distinct run once. Without blocks the sweep is the product of ``params``, as in Hydra.
+each distinct run once; command-line arguments narrow the keys a block sets and replace the
+others. Without blocks the sweep is the product of ``params``, as in Hydra.
 
 Hydra only finds sweepers in the ``hydra_plugins`` namespace package; the rule that says which
 combinations coincide lives in ``mesalab.studies.sweep`` and the progress display in
@@ -42,20 +43,49 @@ class DedupSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="dedup", node=DedupSweeperConf)
 
 
+def _values(override: str, parser: OverridesParser) -> set[str]:
+    """The ``key=value`` strings a sweep override stands for (``seed=0,1`` -> two), booleans
+    lower-cased as the dedup rule writes them."""
+    batches = BasicSweeper.split_arguments(parser.parse_overrides([override]), None)
+    return {_canonical(job[0]) for batch in batches for job in batch}
+
+
+def _canonical(override: str) -> str:
+    key, _, value = override.partition("=")
+    return f"{key}={value.lower()}" if value in ("True", "False") else override
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def expand(
     params: Optional[dict[str, str]],  # noqa: UP045
     blocks: Optional[list[dict[str, str]]],  # noqa: UP045
     arguments: list[str],
     parser: OverridesParser,
 ) -> list[list[str]]:
-    """Every job of the sweep: per block, the product of ``params`` updated by the block, with
-    the command line's ``arguments`` last (so they win, as in Hydra's basic sweeper)."""
+    """Every job of the sweep: per block, the product of ``params`` updated by the block.
+
+    The command line's ``arguments`` narrow every block: a key a block sets keeps only the
+    block's values that the argument also names (``training=supervised`` drops a block of RL
+    runs rather than turning them into supervised ones); any other key takes the argument's
+    values, as in Hydra's basic sweeper.
+    """
     jobs: list[list[str]] = []
     for block in blocks or [{}]:
         merged = {**(params or {}), **block}
-        conf = [f"{k}={v}" for k, v in merged.items()] + list(arguments)
+        narrow = [a for a in arguments if _key(a) in block]
+        free = [a for a in arguments if _key(a) not in block]
+        conf = [f"{k}={v}" for k, v in merged.items()] + free
         batches = BasicSweeper.split_arguments(parser.parse_overrides(conf), None)
-        jobs += [list(job) for batch in batches for job in batch]
+        block_jobs = [list(job) for batch in batches for job in batch]
+        for argument in narrow:
+            key, allowed = _key(argument), _values(argument, parser)
+            block_jobs = [
+                j for j in block_jobs if all(_canonical(o) in allowed for o in j if _key(o) == key)
+            ]
+        jobs += block_jobs
     return jobs
 
 

@@ -132,6 +132,20 @@ def test_command_line_arguments_win_over_every_block() -> None:
     assert set(_seed_counts(jobs).values()) == {1}
 
 
+def test_the_command_line_narrows_a_block_and_never_changes_what_it_pins() -> None:
+    """`training=supervised,none` keeps the supervised and untrained conditions of the study;
+    it does not turn the blocks of RL runs into supervised or untrained runs."""
+    full = {tuple(sorted(j)) for j in _sweep_jobs("three_conditions")}
+    jobs = _sweep_jobs("three_conditions", ("training=supervised,none", "arch=transformer"))
+    assert jobs and {tuple(sorted(j)) for j in jobs} <= full  # nothing the study does not have
+    want = {j for j in full if "arch=transformer" in j and "training=rl_short_horizon" not in j}
+    assert {tuple(sorted(j)) for j in jobs} == want
+    assert not any("condition.history_inputs=false" in j for j in jobs)  # an RL-only block
+    # Hydra's spelling of booleans narrows the study's `"true"` too
+    mem = _sweep_jobs("three_conditions", ("condition.memory=True", "arch=lstm"))
+    assert mem and all("condition.memory=true" in j for j in mem)
+
+
 def test_populations_join_jobs_of_different_blocks() -> None:
     """Jobs that differ only in member keys share a population even when two blocks made them."""
     jobs = [
