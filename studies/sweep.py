@@ -23,10 +23,14 @@ def _as_dict(job: list[str]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in job)
 
 
+def canonical_value(value: str) -> str:
+    """Hydra's sweeper writes booleans as True/False; a study may write true/false."""
+    return value.lower() if value in ("True", "False") else value
+
+
 def canonical_job(job: list[str]) -> list[str]:
     """The job's overrides rewritten to the run they are equivalent to."""
-    # Hydra's sweeper writes booleans as True/False; a study may write true/false
-    d = {k: v.lower() if v in ("True", "False") else v for k, v in _as_dict(job).items()}
+    d = {k: canonical_value(v) for k, v in _as_dict(job).items()}
     arch, training = d.get("arch"), d.get("training")
     memoryless = arch is not None and not core_class(group_option("arch", arch)).has_memory
     if memoryless and "condition.memory" in d:

@@ -26,7 +26,13 @@ from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
 from mesalab.studies.progress import RECORD_DIR, ProgressMonitor, SweepProgress
-from mesalab.studies.sweep import clear_records, dedupe_jobs, group_jobs, job_size
+from mesalab.studies.sweep import (
+    canonical_value,
+    clear_records,
+    dedupe_jobs,
+    group_jobs,
+    job_size,
+)
 
 
 @dataclass
@@ -52,7 +58,7 @@ def _values(override: str, parser: OverridesParser) -> set[str]:
 
 def _canonical(override: str) -> str:
     key, _, value = override.partition("=")
-    return f"{key}={value.lower()}" if value in ("True", "False") else override
+    return f"{key}={canonical_value(value)}"
 
 
 def _key(override: str) -> str:
