@@ -27,6 +27,7 @@ from mesalab.analysis.conditions import summary_lines, verdicts
 from mesalab.analysis.diversity import diversity_blocks, ood_blocks
 from mesalab.analysis.report_controllers import controller_blocks
 from mesalab.analysis.report_figures import curves_figure, improvement_figure, slug
+from mesalab.analysis.runs_csv import portable_path, write_csv
 from mesalab.analysis.sweep import (
     SKIP_REF_REGRET,
     Group,
@@ -36,10 +37,8 @@ from mesalab.analysis.sweep import (
     group_runs,
     ideal_reference,
     load_sweep,
-    portable_path,
     reference_names,
     skip_reason,
-    write_csv,
 )
 from mesalab.studies.version import code_state, describe
 

@@ -10,7 +10,6 @@ run's own bootstrap interval over tasks (and says so).
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections import defaultdict
@@ -178,7 +177,7 @@ def _load_yaml(path: Path) -> Any:
         return None
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def load_json_object(path: Path) -> dict[str, Any]:
     """A JSON object file, or {} when it is missing, unreadable or not an object."""
     try:
         obj = json.loads(path.read_text())
@@ -371,7 +370,7 @@ def location_ood_stats(runs: list[Run]) -> dict[str, Stat]:
                 [v.regret_ci95 if v else None for v in vals],
             )
     # what ``mesalab-probe`` left in the run directory (absent: not probed)
-    probes = [_load_json(r.path / "probes.json") for r in runs]
+    probes = [load_json_object(r.path / "probes.json") for r in runs]
     if any("r2" in p for p in probes):
         st["probe_r2"] = aggregate([p.get("r2") for p in probes])
         st["probe_control_r2"] = aggregate([p.get("control_r2") for p in probes])
@@ -420,82 +419,3 @@ def condition_order(group: Group) -> tuple:
     """Sort key of a group: task, arch (by its ``report_order``, then name), condition."""
     arch_order = group.runs[0].arch_order
     return (group.task, arch_order, group.arch, group.variant, condition_rank(group))
-
-
-def flat_row(run: Run) -> dict[str, Any]:
-    """One CSV row: condition, seed, eval metrics, references, training and frozen checks."""
-    m = run.record
-    ev = m.eval
-    row: dict[str, Any] = {
-        "run": run.name,
-        **{k: condition_of(m, k) for k in CONDITION},
-        "seed": m.seed,
-        # K of a pool run; blank for related, single and trialwise
-        "pool_size": pool_size(m.distribution) or None,
-        "variant": run.variant,
-    }
-    for k in (
-        "improvement",
-        "normalized_improvement",
-        "regret",
-        "total_reward",
-        "num_tasks",
-        "num_trials",
-    ):
-        row[f"eval_{k}"] = getattr(ev, k)
-    for k in ("improvement", "regret"):
-        lo, hi = getattr(ev, f"{k}_ci95")
-        row[f"eval_{k}_lo"], row[f"eval_{k}_hi"] = lo, hi
-    for name, ref in m.references.items():
-        for k in ("improvement", "regret", "total_reward"):
-            row[f"ref_{name}_{k}"] = getattr(ref, k)
-    for k, v in vars(m.train).items():
-        row[f"train_{k}"] = v
-    loc = m.location
-    row["location_index"] = loc.index if loc else None
-    row["location_index_lo"], row["location_index_hi"] = (loc and loc.index_ci95) or (None, None)
-    for obs in ("train_prior", "family_prior"):
-        entry = loc.observers.get(obs) if loc else None
-        row[f"location_{obs}_regret"] = entry.regret if entry else None
-    for prior, entry in m.ood.items():
-        for k in ("improvement", "kept", "kept_vs_ideal"):
-            row[f"ood_{prior}_{k}"] = getattr(entry, k)
-    # what ``mesalab-analyze --controllers`` left in the run directory (blank when not run)
-    probe = _load_json(run.path / "probes.json")
-    row["probe_source"], row["probe_r2"] = probe.get("source"), probe.get("r2")
-    row["probe_control_r2"] = probe.get("control_r2")
-    ctl = _load_json(run.path / "controllers.json")
-    row["controller_best"], row["controller_margin"] = ctl.get("best"), ctl.get("margin")
-    row["frozen_verified"] = m.frozen.verified
-    row["overrides"] = " ".join(run.overrides)
-    row["path"] = portable_path(run.path)
-    return row
-
-
-#: the project's top folder in a checkout (analysis/ sits in it)
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def portable_path(path: Path) -> str:
-    """``path`` relative to the project, else to the working directory, else ``.../name``.
-
-    Never an absolute path: a committed report must not carry the machine that made it.
-    """
-    path = Path(path).resolve()
-    for base in (PROJECT_ROOT, Path.cwd().resolve()):
-        if path.is_relative_to(base):
-            return path.relative_to(base).as_posix()
-    return f".../{path.name}"
-
-
-def write_csv(runs: list[Run], path: Path) -> int:
-    """Write one row per run (union of columns, blank where a run lacks one); rows written."""
-    rows = [flat_row(r) for r in runs]
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(columns), restval="")
-        w.writeheader()
-        w.writerows(rows)
-    return len(rows)

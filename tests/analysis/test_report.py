@@ -17,7 +17,8 @@ from scipy import stats
 
 from mesalab.analysis.conditions import verdicts
 from mesalab.analysis.report import main, provenance, sweep_label
-from mesalab.analysis.sweep import PROJECT_ROOT, group_runs, load_sweep, t_interval
+from mesalab.analysis.runs_csv import PROJECT_ROOT
+from mesalab.analysis.sweep import group_runs, load_sweep, t_interval
 from mesalab.analysis.wandb_report import NO_LOGIN, build_report, has_login
 from mesalab.studies.conditions import group_option
 from mesalab.studies.version import code_state, describe
