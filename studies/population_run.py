@@ -122,8 +122,7 @@ def run_population(
     runs = {i: new_run(cfgs[i], dirs[i], member_callbacks(i == todo[0])) for i in todo}
     for i, r in runs.items():
         write_hydra_files(r, common + member_overrides(cfg.population.members[i]))
-        if r.cfg.resume and not r.cfg.force:
-            r.resume()
+        r.begin()
     diverged: list[str] = []
     ordered = [runs[i] for i in todo]
     # Members resumed at different updates train as separate populations (one loop index).

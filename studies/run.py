@@ -284,10 +284,23 @@ class Run:
         """Start the run's logger (``reinit="create_new"``: beside other open runs)."""
         self.logger = make_logger(self.cfg, self.run_dir, self.memory, reinit)
 
+    def begin(self) -> None:
+        """Resume when asked (``force=true`` starts afresh over any checkpoint); otherwise say
+        so when a checkpoint of an interrupted run is about to be trained over."""
+        if self.cfg.force:
+            return
+        if self.cfg.resume:
+            self.resume()
+        elif self.checkpoint_path.exists():
+            log.warning(
+                "%s holds the checkpoint of an interrupted run: training afresh over it "
+                "(resume=true continues it)",
+                self.run_dir,
+            )
+
     def execute(self) -> RunRecord:
         """Every step, resuming first when asked and a checkpoint exists."""
-        if self.cfg.resume and not self.cfg.force:  # force=true starts afresh over any checkpoint
-            self.resume()
+        self.begin()
         self.open_logger()
         self.train()
         rec = self.write(self.freeze_and_evaluate())

@@ -86,6 +86,22 @@ def test_bookkeeping_keys_may_differ_and_the_run_says_so(make_cfg, stopped, capl
     assert strip_timing(resumed) == strip_timing(metrics)
 
 
+def test_without_resume_a_checkpoint_is_trained_over_and_the_run_says_so(
+    make_cfg, stopped, caplog
+) -> None:
+    run_dir, metrics = stopped
+    with caplog.at_level(logging.WARNING, logger="mesalab.run"):
+        again = run(make_cfg(*BASE), run_dir)
+    warned = [r.getMessage() for r in caplog.records if "interrupted run" in r.getMessage()]
+    assert len(warned) == 1 and "resume=true continues it" in warned[0], warned
+    assert str(run_dir) in warned[0]
+    assert strip_timing(again) == strip_timing(metrics)  # afresh: the same run again
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mesalab.run"):
+        run(make_cfg(*BASE, "force=true"), run_dir)  # force asks for afresh: nothing to say
+    assert not [r for r in caplog.records if "interrupted run" in r.getMessage()]
+
+
 def test_force_starts_afresh_over_a_checkpoint_of_another_config(make_cfg, stopped) -> None:
     run_dir, _ = stopped
     metrics = run(make_cfg(*BASE, "seed=5", "resume=true", "force=true"), run_dir)
