@@ -31,7 +31,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import MambaConfig, MambaModel
 
 from mesalab.archs.base import Core, Memory, check, check_positive
 
@@ -99,6 +98,9 @@ class MambaCore(Core):
             check_positive(field, value)
         check(isinstance(memory, bool), "memory", memory, "a bool")
         _silence_fallback_warnings()
+        # imported here, not with the module: importing transformers takes seconds
+        from transformers import MambaConfig, MambaModel
+
         self.config = MambaConfig(
             vocab_size=1,  # fed inputs_embeds: the token table is unused (and frozen below)
             hidden_size=d_model,

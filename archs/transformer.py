@@ -27,23 +27,34 @@ length one, at its true position (so only the window changes, not the positional
 
 from __future__ import annotations
 
+import functools
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from transformers import DynamicCache, GPT2Config, GPT2Model
 
 from mesalab.archs.base import Core, Memory, check, check_positive
 from mesalab.archs.cache import append
 
-# transformers renamed GPT2Model's cache argument and output field from ``past_key_values`` to
-# ``cache`` within 5.x (the old name warns from 5.24); use whichever this install takes.
-_CACHE_ARG = (
-    "cache" if "cache" in inspect.signature(GPT2Model.forward).parameters else "past_key_values"
-)
+if TYPE_CHECKING:
+    from transformers import GPT2Config
+
+# ``transformers`` is imported when a core is built, not with this module: importing it takes
+# seconds, which every command and process that never builds a transformer would pay.
+
+
+@functools.cache
+def _cache_arg() -> str:
+    """GPT2Model's cache argument and output field: ``past_key_values`` before transformers
+    renamed it ``cache`` within 5.x (the old name warns from 5.24); whichever this install takes.
+    """
+    from transformers import GPT2Model
+
+    params = inspect.signature(GPT2Model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 class TransformerCore(Core):
@@ -83,7 +94,9 @@ class TransformerCore(Core):
             "'eager' or 'sdpa'",
         )
         check(isinstance(memory, bool), "memory", memory, "a bool")
-        self.config = GPT2Config(
+        from transformers import GPT2Config, GPT2Model
+
+        self.config: GPT2Config = GPT2Config(
             vocab_size=1,  # fed inputs_embeds: the token table is unused (and frozen below)
             n_positions=max_context,
             n_embd=d_model,
@@ -156,6 +169,8 @@ class TransformerCore(Core):
             out = self.gpt(inputs_embeds=flat, position_ids=rearrange(positions, "b t -> (b t) 1"))
             hidden = rearrange(out.last_hidden_state, "(b t) 1 d -> b t d", b=b)  # (B, T, d_model)
             return hidden, {"pos": positions[:, -1] + 1}
+        from transformers import DynamicCache
+
         valid = torch.cat([memory["valid"], memory["valid"].new_ones(b, t)], dim=1)
         if memory["valid"].shape[1]:
             cache = DynamicCache(
@@ -165,12 +180,12 @@ class TransformerCore(Core):
             cache = DynamicCache(config=self.config)
         out = self.gpt(
             inputs_embeds=emb,
-            **{_CACHE_ARG: cache},
+            **{_cache_arg(): cache},
             attention_mask=valid.long(),  # (B, L+T); causality within T is added by GPT2Model
             position_ids=positions,
             use_cache=True,
         )
-        layers = getattr(out, _CACHE_ARG).layers
+        layers = getattr(out, _cache_arg()).layers
         new_memory = {
             "keys": tuple(layer.keys for layer in layers),
             "values": tuple(layer.values for layer in layers),

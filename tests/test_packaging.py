@@ -57,6 +57,23 @@ def test_importing_tasks_imports_no_study_extra():
     assert out.stdout.strip() == "[]", f"mesalab.tasks imported study extras: {out.stdout}"
 
 
+def test_transformers_is_imported_only_by_building_a_core_that_needs_it():
+    """Importing transformers takes seconds: a run, a report or a recurrent learner never pays it.
+    Building a transformer core imports it, and builds GPT-2 as before."""
+    code = (
+        "import sys\n"
+        "import mesalab.archs, mesalab.studies.run, mesalab.analysis.sweep\n"
+        "from mesalab.archs import LSTMCore, TransformerCore\n"
+        "LSTMCore(input_dim=5, hidden_size=8)\n"
+        "print('transformers' in sys.modules)\n"
+        "core = TransformerCore(input_dim=5, d_model=8, num_heads=2)\n"
+        "print('transformers' in sys.modules, type(core.gpt).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["False", "True GPT2Model"], out.stdout
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     # Build from a copy: setuptools stages files in <source>/build/, and stale files there would
