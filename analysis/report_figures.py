@@ -17,7 +17,8 @@ REF_STYLE = {"linestyle": "--", "linewidth": 1.2}
 
 def condition_label(g: Group) -> str:
     """Short label of a group's condition (without task and arch)."""
-    label = f"mem-{'on' if g.memory else 'off'}\n{g.training}\n{g.distribution}"
+    mem = f"mem-{'on' if g.memory else 'off'}" + ("" if g.history_inputs else " no-hist")
+    label = f"{mem}\n{g.training}\n{g.distribution}"
     return label + (f"\n{g.variant}" if g.variant else "")
 
 

@@ -17,6 +17,7 @@ from scipy import stats
 
 from mesalab.analysis.conditions import verdicts
 from mesalab.analysis.report import main, provenance, sweep_label
+from mesalab.analysis.report_figures import condition_label
 from mesalab.analysis.runs_csv import PROJECT_ROOT
 from mesalab.analysis.sweep import group_runs, load_sweep, t_interval
 from mesalab.analysis.wandb_report import NO_LOGIN, build_report, has_login
@@ -325,7 +326,9 @@ def test_wandb_report_without_login_says_so_and_succeeds(sweep: Path, tmp_path: 
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        # a guard against a hang waiting for the network, not a speed check: a fresh
+        # interpreter importing torch, matplotlib and wandb took over 60 s on a loaded 2-core host
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert NO_LOGIN.format(dir=sweep) in proc.stdout
@@ -416,6 +419,10 @@ def test_report_tells_memory_off_from_no_history_at_all(tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "necessary: any access to history" in md
     assert "not necessary: memory beyond one trial" in md
+    # the figures give each of the three conditions its own place (a bar position, a panel):
+    # memory off and memory-and-history off must not be drawn over each other
+    labels = {condition_label(g) for g in groups}
+    assert len(labels) == 3 and any("no-hist" in label for label in labels)
 
 
 def test_k_of_n_seeds_learned_counts_a_collapse(tmp_path: Path) -> None:
