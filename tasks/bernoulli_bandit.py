@@ -38,6 +38,7 @@ from mesalab.tasks.base import Policy
 from mesalab.tasks.references import bandit_references
 from mesalab.tasks.references.bayes_dp import TwoArmDynamicProgramming
 from mesalab.tasks.references.discrete_posterior import ArmPosteriorGreedy
+from mesalab.tasks.references.gittins import GittinsIndex
 
 CLOSE_HALF_WIDTH = 0.05
 
@@ -87,9 +88,14 @@ class BernoulliBandit(StationaryBandit):
         return ArmPosteriorGreedy()
 
     def references(self) -> dict[str, Policy]:
-        """Oracle, random, the classic learners, and the exact DP policy when k = 2."""
+        """Oracle, random, the classic learners, and the exact DP policy when k = 2.
+
+        Gittins, the ideal reference from 3 arms on, knows the family's range: its prior is
+        U(p_low, p_high) per arm (Thompson, UCB and the rest keep their textbook form).
+        """
 
         refs = bandit_references()
+        refs["gittins"] = GittinsIndex(p_low=self.p_low, p_high=self.p_high)
         if self.num_arms == 2:
             refs["bayes_optimal"] = TwoArmDynamicProgramming()
         return refs

@@ -188,20 +188,26 @@ def test_two_arm_dp_value_matches_its_simulation() -> None:
 
 
 # --- Gittins ------------------------------------------------------------------------------
-def brute_force_gittins(s: int, f: int, gamma: float, depth: int = 150) -> float:
-    """Index of Beta(1 + s, 1 + f) by bisection on the retirement reward (recursive DP)."""
+def brute_force_gittins(
+    s: int, f: int, gamma: float, depth: int = 150, mean: Callable[[int, int], float] | None = None
+) -> float:
+    """Index of Beta(1 + s, 1 + f) by bisection on the retirement reward (recursive DP).
+
+    ``mean(a, b)``: P(success) of the posterior with pseudo-counts (a, b); default a / (a + b).
+    """
+    mean = mean or (lambda a, b: a / (a + b))
 
     def continue_value(lam: float) -> float:
         @cache
         def v(a: int, b: int) -> float:
-            p = a / (a + b)
+            p = mean(a, b)
             if a + b - 2 - s - f >= depth:
                 return max(lam, p) / (1 - gamma)
             cont = p * (1 + gamma * v(a + 1, b)) + (1 - p) * gamma * v(a, b + 1)
             return max(lam / (1 - gamma), cont)
 
         a, b = 1 + s, 1 + f
-        p = a / (a + b)
+        p = mean(a, b)
         return p * (1 + gamma * v(a + 1, b)) + (1 - p) * gamma * v(a, b + 1)
 
     lo, hi = 0.0, 1.0
@@ -226,6 +232,48 @@ def test_gittins_index_known_values() -> None:
     assert (np.diff(table, axis=0)[ok[1:] & ok[:-1]] > 0).all()
     assert (np.diff(table, axis=1)[ok[:, 1:] & ok[:, :-1]] < 0).all()
     assert np.isnan(table[~ok]).all()
+
+
+def test_gittins_index_with_a_range_prior() -> None:
+    """p ~ U(0, 0.3): the index of the truncated posterior, against a brute-force DP whose
+    posterior means come from a fine midpoint rule (not the table's quadrature)."""
+    lo, hi, gamma = 0.0, 0.3, 0.9
+    assert np.array_equal(
+        gittins_table(gamma, 20, p_range=(0.0, 1.0)), gittins_table(gamma, 20), equal_nan=True
+    )
+    table = gittins_table(gamma, 20, p_range=(lo, hi))
+    x = lo + (hi - lo) * (np.arange(20000) + 0.5) / 20000
+
+    @cache
+    def mean(a: int, b: int) -> float:  # E[p | a - 1 successes, b - 1 failures], p ~ U(lo, hi)
+        logw = (a - 1) * np.log(x) + (b - 1) * np.log1p(-x)
+        w = np.exp(logw - logw.max())
+        return float((w * x).sum() / w.sum())
+
+    for s, f in [(0, 0), (0, 3), (2, 0), (1, 5), (4, 2)]:
+        expected = brute_force_gittins(s, f, gamma, depth=90, mean=mean)
+        assert table[s, f] == pytest.approx(expected, abs=3e-4), (s, f)
+    ok = ~np.isnan(table)
+    # an arm the prior caps at 0.3 is worth at most 0.3 per trial, and more than its mean
+    assert (table[ok] < hi).all() and table[0, 0] > mean(1, 1)
+    assert table[0, 0] < gittins_table(gamma, 20)[0, 0] - 0.3
+
+
+def test_bernoulli_gittins_knows_the_family_range() -> None:
+    """On arms p ~ U(0, 0.3) the family's Gittins (its prior: that range) earns more than the
+    textbook Beta(1, 1) index, which keeps trying arms the range says are poor."""
+    family = BernoulliBandit(num_arms=5, num_trials=30, p_low=0.0, p_high=0.3)
+    refs = family.references()
+    assert refs["gittins"].p_range == (0.0, 0.3)
+    assert BernoulliBandit(num_arms=5).references()["gittins"].p_range == (0.0, 1.0)
+    latent = TaskDistribution(family).heldout(4000, stream_generator(0, "eval"))
+    total = {
+        name: rollout(
+            family, latent, policy, stream_generator(1, "eval"), torch.Generator()
+        ).expected_rewards.sum(1)
+        for name, policy in (("range", refs["gittins"]), ("beta11", make_policy("gittins")))
+    }
+    assert ci95(total["range"] - total["beta11"])[0] > 0
 
 
 # --- the restless Bayes filter ------------------------------------------------------------
