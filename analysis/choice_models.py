@@ -9,8 +9,9 @@ from the episode so far; its choice probabilities are that target mixed with a u
   rule, the restless filter) as a one-hot target. A softmax over a one-hot value with inverse
   temperature beta is this lapse model with ``1 - lapse + lapse / K = e^beta / (e^beta + K - 1)``,
   so the fitted lapse is the fitted temperature. Ties are broken as the reference breaks them.
-- :class:`ThompsonChoice`: the probability that arm a has the highest Beta(1 + s, 1 + f)
-  posterior draw, by quadrature on a grid (exact up to the grid).
+- :class:`ThompsonChoice`: the probability that arm a has the highest posterior draw, each arm's
+  prior uniform on the family's range ``U(p_low, p_high)`` (``U(0, 1)``, i.e. Beta(1, 1), when the
+  family has none), by quadrature on a grid over that range (exact up to the grid).
 - :class:`WinStayLoseShift`: repeat a rewarded arm, leave an unrewarded one (uniformly to
   another arm); uniform on the first trial.
 - :class:`LastK`: the arm that gave the most reward in the last ``k`` trials (ties shared
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor
 
 from mesalab.tasks.base import Policy, StepContext, StepOut, TaskFamily, check
+from mesalab.tasks.bernoulli_bandit import BernoulliBandit
 from mesalab.tasks.references.arm_counts import ArmCounts, add_outcome
 from mesalab.tasks.rollout import Trajectory
 
@@ -97,14 +99,23 @@ class CountModel(ChoiceModel):
         return add_outcome(pstate, action, out.reward)
 
 
-def thompson_probs(counts: ArmCounts, grid: int = GRID) -> Tensor:
-    """P(arm a's Beta(1 + s, 1 + f) draw is the highest), (B, K), by quadrature on a grid."""
+def thompson_probs(
+    counts: ArmCounts, grid: int = GRID, p_range: tuple[float, float] = (0.0, 1.0)
+) -> Tensor:
+    """P(arm a's posterior draw is the highest), (B, K), by quadrature on a grid.
+
+    Each arm's prior is uniform on ``p_range`` (``(0, 1)``: Beta(1, 1)), so its posterior after
+    s successes and f failures is Beta(1 + s, 1 + f) truncated to that range.
+    """
+    lo, hi = float(p_range[0]), float(p_range[1])
+    check(0.0 <= lo < hi <= 1.0, "p_range", p_range, "0 <= low < high <= 1")
     # Many rows share their counts (every row at trial 0, say): compute each distinct row once.
     rows, inverse = torch.unique(
         torch.cat([counts.successes, counts.failures], dim=1), dim=0, return_inverse=True
     )  # (U, 2K)
     k = counts.successes.shape[1]
-    x = (torch.arange(grid, dtype=torch.float64, device=rows.device) + 0.5) / grid
+    u = (torch.arange(grid, dtype=torch.float64, device=rows.device) + 0.5) / grid
+    x = lo + (hi - lo) * u  # midpoints of the grid over the prior's range
     s, f = rows[:, :k].double()[..., None], rows[:, k:].double()[..., None]  # (U, K, 1)
     logpdf = s * x.log() + f * torch.log1p(-x)  # (U, K, G), up to the normalizer
     pmf = torch.softmax(logpdf, dim=-1)  # (U, K, G): the posterior as a grid distribution
@@ -121,14 +132,40 @@ def thompson_probs(counts: ArmCounts, grid: int = GRID) -> Tensor:
     return (p / p.sum(1, keepdim=True)).float()[inverse]  # (B, K)
 
 
+def prior_range(family: TaskFamily) -> tuple[float, float]:
+    """The range of each arm's uniform prior: the Bernoulli bandit's ``(p_low, p_high)``.
+
+    Other families give ``(0, 1)``: the dependent bandit's arms are not independent (and a
+    narrowed range there is mirrored, so an arm's marginal is not uniform on it either).
+    """
+    if isinstance(family, BernoulliBandit):
+        return family.p_low, family.p_high
+    return 0.0, 1.0
+
+
 class ThompsonChoice(CountModel):
-    """Thompson sampling's choice probabilities under independent Beta(1, 1) priors."""
+    """Thompson sampling's choice probabilities, each arm's prior uniform on a range.
+
+    ``p_range=None`` (the default) takes the family's range at :meth:`reset`
+    (:func:`prior_range`: the Bernoulli bandit's ``U(p_low, p_high)``, else Beta(1, 1)), so the
+    model samples from the posterior the family's own prior implies.
+    """
 
     name = "thompson"
 
+    def __init__(self, lapse: float = 0.0, p_range: tuple[float, float] | None = None) -> None:
+        super().__init__(lapse)
+        self.p_range = p_range
+        self._range = p_range or (0.0, 1.0)
+
+    def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Any:
+        """Zero counts; the prior's range from the family unless given."""
+        self._range = self.p_range or prior_range(family)
+        return super().reset(family, batch_size, generator)
+
     def target(self, pstate: Any, ctx: StepContext) -> tuple[Tensor, Any]:
         """The probability that each arm's posterior draw is the highest."""
-        return thompson_probs(pstate), pstate
+        return thompson_probs(pstate, p_range=self._range), pstate
 
 
 class WinStayLoseShift(ChoiceModel):

@@ -123,3 +123,34 @@ def test_a_random_agent_is_explained_by_none() -> None:
     result = controller_analysis(fam, lat, traj, num_resamples=200)
     assert result["best"] == "none"
     assert all(abs(m["gain_over_chance"]) < 0.01 for m in result["models"].values())
+
+
+def test_thompson_probs_with_a_range_prior_match_sampling() -> None:
+    # the posterior under a U(0, 0.3) prior is Beta(1 + s, 1 + f) truncated to [0, 0.3]:
+    # sample it by rejection and count which arm's draw is the highest
+    s, f = torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([[5.0, 8.0, 3.0]])
+    p = thompson_probs(ArmCounts(s, f), p_range=(0.0, 0.3))[0]
+    torch.manual_seed(0)
+    draws = []
+    for a in range(3):
+        x = torch.distributions.Beta(1 + s[0, a], 1 + f[0, a]).sample((400_000,))
+        draws.append(x[x <= 0.3][:100_000])
+    mc = torch.bincount(torch.stack(draws, 1).argmax(1), minlength=3).float() / 100_000
+    assert torch.allclose(p, mc, atol=0.006), (p, mc)
+    # the range matters: the unrestricted Beta(1, 1) answer differs by far more than that
+    full = thompson_probs(ArmCounts(s, f))[0]
+    assert (full - p).abs().max() > 0.03
+    # range (0, 1) is the Beta(1, 1) model exactly
+    assert torch.equal(thompson_probs(ArmCounts(s, f), p_range=(0.0, 1.0))[0], full)
+
+
+def test_thompson_choice_takes_the_bernoulli_family_range() -> None:
+    low = BernoulliBandit(3, 20, p_low=0.0, p_high=0.3)
+    lat = low.sample_latent(4, torch.Generator().manual_seed(0))
+    traj = _traj([[0, 1, 2, 0]] * 4, [[1.0, 0.0, 0.0, 1.0]] * 4)
+    got = target_probs(ThompsonChoice(), low, lat, traj)
+    want = target_probs(ThompsonChoice(p_range=(0.0, 0.3)), low, lat, traj)
+    unit = target_probs(ThompsonChoice(p_range=(0.0, 1.0)), low, lat, traj)
+    assert torch.equal(got, want) and not torch.allclose(got, unit, atol=1e-3)
+    with pytest.raises(ValueError, match="p_range"):
+        thompson_probs(ArmCounts(torch.zeros(1, 2), torch.zeros(1, 2)), p_range=(0.5, 0.2))
