@@ -120,6 +120,15 @@ def sweep_label(sweep_dir: Path) -> str:
     return portable_path(sweep_dir)
 
 
+def sweep_title(runs: list[Run], sweep_dir: Path) -> str:
+    """The sweep's name: the ``sweep_name`` its runs were launched under when they share one
+    (so a study's committed copy, ``results/runs``, keeps it), else the directory's name."""
+    names = {r.config.get("sweep_name") for r in runs}
+    if len(names) == 1 and isinstance(next(iter(names)), str):
+        return next(iter(names))
+    return sweep_dir.resolve().name
+
+
 def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
@@ -152,7 +161,7 @@ def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Pat
     groups = group_runs(runs)
     n_seeds = sorted({len(g.runs) for g in groups})
     blocks: list[Block] = [
-        ("h", 1, f"mesalab sweep report: {sweep_dir.resolve().name}"),
+        ("h", 1, f"mesalab sweep report: {sweep_title(runs, sweep_dir)}"),
         ("p", provenance(runs, sweep_dir)),
         (
             "p",

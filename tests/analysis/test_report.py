@@ -16,7 +16,7 @@ import yaml
 from scipy import stats
 
 from mesalab.analysis.conditions import verdicts
-from mesalab.analysis.report import main, provenance, sweep_label
+from mesalab.analysis.report import main, provenance, sweep_label, sweep_title
 from mesalab.analysis.report_figures import condition_label
 from mesalab.analysis.runs_csv import PROJECT_ROOT
 from mesalab.analysis.sweep import group_runs, load_sweep, t_interval
@@ -386,6 +386,18 @@ def test_provenance_gives_the_runs_dates_and_code_versions(sweep: Path) -> None:
         f"2026-12-01 {last} UTC; code: 0123456 (dirty) (2 runs), not recorded "
         f"({len(runs) - 2} runs). Report made "
     )
+
+
+def test_the_title_is_the_runs_sweep_name_when_they_share_one(sweep: Path) -> None:
+    runs, _ = load_sweep(sweep)
+    for r in runs:
+        r.config.pop("sweep_name", None)
+    assert sweep_title(runs, sweep) == "sweep"  # no sweep_name recorded: the directory's
+    for r in runs:
+        r.config["sweep_name"] = "task_diversity_x"
+    assert sweep_title(runs, sweep / "runs") == "task_diversity_x"  # a study's committed copy
+    runs[0].config["sweep_name"] = "another"
+    assert sweep_title(runs, sweep) == "sweep"
 
 
 def test_report_tells_memory_off_from_no_history_at_all(tmp_path: Path) -> None:
