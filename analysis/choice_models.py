@@ -156,7 +156,6 @@ class ThompsonChoice(CountModel):
     def __init__(self, lapse: float = 0.0, p_range: tuple[float, float] | None = None) -> None:
         super().__init__(lapse)
         self.p_range = p_range
-        self._range = p_range or (0.0, 1.0)
 
     def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> Any:
         """Zero counts; the prior's range from the family unless given."""

@@ -29,8 +29,6 @@ from omegaconf import OmegaConf
 from mesalab.studies.checkpoint import CheckpointError, load_checkpoint
 from mesalab.studies.record import RunRecord
 
-log = logging.getLogger("mesalab.reevaluate")
-
 #: the learner's figures that must not change when the run is evaluated again
 LEARNER_KEYS = ("improvement", "regret", "total_reward")
 
@@ -39,20 +37,18 @@ class LearnerChanged(ValueError):
     """Evaluating again changed the learner's own figures: the run is not what was recorded."""
 
 
-def _same(a: Any, b: Any, rel: float = 1e-6) -> bool:
-    """Equal numbers (NaN equal to NaN), to a relative tolerance for float formatting."""
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
-    return a == b
+def _same(a: float, b: float) -> bool:
+    """Equal numbers (NaN equal to NaN), to a relative tolerance of 1e-6."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
 
 
 def reevaluate(run_dir: str | Path) -> tuple[RunRecord, dict[str, tuple[Any, Any]]]:
     """Evaluate a finished run again; write its files; return the record and what changed.
 
-    The change map is ``{"references.<name>.regret": (old, new), ...}`` over the references'
-    regrets and the learner's ratio to the ideal reference. Raises :class:`LearnerChanged`
+    The change map is ``{"references.<name>.regret": (old, new), ...}``, the references whose
+    regret changed (old None: not recorded before). Raises :class:`LearnerChanged`
     (writing nothing) when the learner's own evaluation differs from the recorded one.
     """
     from mesalab.studies.run import Run  # the Hydra app's module: imported when used
