@@ -40,6 +40,7 @@ from mesalab.analysis.sweep import (
     reference_names,
     skip_reason,
 )
+from mesalab.studies.record import parse_stamp
 from mesalab.studies.version import code_state, describe
 
 #: a report is a list of blocks, rendered once to markdown and once to HTML
@@ -136,19 +137,29 @@ def _utc(timestamp: float) -> str:
 def provenance(runs: list[Run], sweep_dir: Path) -> str:
     """Which sweep, when its runs finished, at which code version, and when the report was made.
 
-    The finish time of a run is its metrics.json's modification time (written last); the code
-    version is the one the run recorded (``RunRecord.code``: commit and dirty flag).
+    The finish time of a run is the one it recorded (``RunRecord.finished``); a record written
+    before that field gives its metrics.json's modification time instead (written last; a
+    checkout's time in a fresh clone), and the header says for how many runs. The code version
+    is the one the run recorded (``RunRecord.code``: commit and dirty flag).
     """
-    done = sorted((r.path / "metrics.json").stat().st_mtime for r in runs)
+    stamps = [r.record.finished for r in runs]
+    done = sorted(
+        parse_stamp(s) if s else (r.path / "metrics.json").stat().st_mtime
+        for r, s in zip(runs, stamps, strict=True)
+    )
     first, last = _utc(done[0]), _utc(done[-1])
     when = first if first == last else f"{first} to {last}"
+    when += " UTC"
+    unstamped = sum(s is None for s in stamps)
+    if unstamped:
+        when += f" (file times for {unstamped} runs that did not record when they finished)"
     codes: dict[str, int] = {}
     for r in runs:
         code = describe(r.record.code) if r.record.code else "not recorded"
         codes[code] = codes.get(code, 0) + 1
     code_text = ", ".join(f"{c} ({n} runs)" for c, n in sorted(codes.items()))
     return (
-        f"Sweep `{sweep_label(sweep_dir)}`; runs finished {when} UTC; "
+        f"Sweep `{sweep_label(sweep_dir)}`; runs finished {when}; "
         f"code: {code_text}. Report made {_utc(datetime.now().timestamp())} UTC at code "
         f"{describe(code_state())}."
     )

@@ -14,6 +14,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -121,6 +122,10 @@ class RunRecord:
     ood: dict[str, OODEntry] = field(default_factory=dict)
     #: the code that ran: {"commit": sha or "unknown", "dirty": bool or None} (absent: older runs)
     code: dict[str, str | bool | None] | None = optional()
+    #: when the run finished (training and evaluation), ISO 8601 UTC, e.g. "2026-12-03T07:10:00Z";
+    #: kept when the run is evaluated again (absent: records written before it; mesalab-report
+    #: then falls back to metrics.json's modification time)
+    finished: str | None = optional()
     #: the run names of the population it trained in, in order, when its results depend on them
     #: (streams=shared, more than one member); absent for a solo run
     population: list[str] | None = optional()
@@ -146,6 +151,16 @@ class RunRecord:
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         """Parse a record; a missing ``version`` is 0 (written before records had one)."""
         return from_dict(cls, {"version": 0, **data})
+
+
+def utc_stamp(timestamp: float) -> str:
+    """A POSIX time as the record's ISO 8601 UTC stamp, to the second: ``2026-12-03T07:10:00Z``."""
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(stamp: str) -> float:
+    """The POSIX time of a stamp written by :func:`utc_stamp`."""
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
 def read_record(path: Path) -> RunRecord | None:

@@ -27,7 +27,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mesalab.studies.checkpoint import CheckpointError, load_checkpoint
-from mesalab.studies.record import RunRecord
+from mesalab.studies.record import RunRecord, utc_stamp
 
 #: the learner's figures that must not change when the run is evaluated again
 LEARNER_KEYS = ("improvement", "regret", "total_reward")
@@ -65,6 +65,8 @@ def reevaluate(run_dir: str | Path) -> tuple[RunRecord, dict[str, tuple[Any, Any
     run = Run(cfg, run_dir, callbacks=[])
     run.resume()  # the final weights and loop state (training figures, emergence curve)
     run.population = old.get("population")
+    # when it finished stands too (records before the field: the file's time, before rewriting)
+    run.finished = old.get("finished") or utc_stamp(metrics_path.stat().st_mtime)
     # the recorded training figures stand (a population member's wall time is its share)
     run.state.env_steps = int(old["train"]["env_steps"])
     run.state.wall_s = float(old["train"]["wall_s"])

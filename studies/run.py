@@ -42,7 +42,7 @@ from mesalab.studies.loop import LoopState, TrainingDiverged, train
 from mesalab.studies.objective import JobResult, job_result
 from mesalab.studies.plots import plot_curves
 from mesalab.studies.population_run import member_configs, member_root, run_population
-from mesalab.studies.record import RunRecord, Train, read_record
+from mesalab.studies.record import RunRecord, Train, read_record, utc_stamp
 from mesalab.studies.resume import check_finished, resume_from
 from mesalab.studies.validation import check_config
 from mesalab.studies.version import code_state
@@ -134,6 +134,9 @@ class Run:
         self.callbacks = default_callbacks() if callbacks is None else callbacks
         self.logger: NullLogger = NullLogger()
         self.population: list[str] | None = None  # set by a population job (the run record's)
+        #: the record's finish time; None: now, when the record is made (mesalab-reevaluate
+        #: sets the recorded one, so a run evaluated again keeps when it finished)
+        self.finished: str | None = None
         self._resolved = OmegaConf.to_container(cfg, resolve=True)
 
     def payload(self, final: bool) -> dict[str, Any]:
@@ -245,6 +248,7 @@ class Run:
             location=ev.location,
             ood=ev.ood,
             code=code_state(),  # commit and dirty flag, read by mesalab-report's header
+            finished=self.finished or utc_stamp(time.time()),
             population=self.population,
             history_inputs=bool(cfg.condition.history_inputs),
             recipe=cfg.training.get("recipe"),

@@ -383,8 +383,16 @@ def test_provenance_gives_the_runs_dates_and_code_versions(sweep: Path) -> None:
     last = f"10:{len(runs) - 1:02d}"
     assert text.startswith(
         f"Sweep `.../sweep`; runs finished 2026-12-01 10:00 to "
-        f"2026-12-01 {last} UTC; code: 0123456 (dirty) (2 runs), not recorded "
+        f"2026-12-01 {last} UTC (file times for {len(runs)} runs that did not record when they "
+        f"finished); code: 0123456 (dirty) (2 runs), not recorded "
         f"({len(runs) - 2} runs). Report made "
+    )
+    # a recorded finish time wins over the file's (a fresh clone's files carry checkout times)
+    for r in runs:
+        r.record.finished = "2026-11-30T23:59:59Z"
+    runs[-1].record.finished = "2026-12-01T08:00:00Z"
+    assert provenance(runs, sweep).startswith(
+        "Sweep `.../sweep`; runs finished 2026-11-30 23:59 to 2026-12-01 08:00 UTC; code: "
     )
 
 

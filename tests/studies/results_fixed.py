@@ -6,9 +6,10 @@
 
 A record holds, per run, ``metrics.json`` and ``curves.npz`` (the emergence curve included).
 ``compare`` requires every ``metrics.json`` to be equal byte for byte once the timing fields
-(``train.wall_s``, ``train.env_steps_per_s``), the record's ``version`` and ``code`` are dropped,
-and every array of ``curves.npz`` to be equal exactly. Not a test: it runs ~26 small runs (a few
-minutes on a loaded CPU), so it is run by hand around a refactor, as its commit message says.
+(``train.wall_s``, ``train.env_steps_per_s``), the record's ``version``, ``code`` and
+``finished`` are dropped, and every array of ``curves.npz`` to be equal exactly. Not a test: it
+runs ~26 small runs (a few minutes on a loaded CPU), so it is run by hand around a refactor, as
+its commit message says.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def _comparable(path: Path) -> str:
     data = json.loads(path.read_text())
     data.pop("version", None)
     data.pop("code", None)  # the commit that ran (the baseline was made at another)
+    data.pop("finished", None)  # when it ran
     for k in TIMING:
         data["train"].pop(k)
     return json.dumps(data, indent=1)

@@ -52,6 +52,7 @@ def record(run_dir: Path) -> dict:
     """metrics.json without what may differ between identical runs (timing, code state)."""
     rec = json.loads((run_dir / "metrics.json").read_text())
     rec.pop("code", None)
+    rec.pop("finished", None)
     for key in ("wall_s", "env_steps_per_s"):
         rec["train"].pop(key)
     return rec

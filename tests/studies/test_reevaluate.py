@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ def test_reevaluating_restores_a_reference_and_keeps_the_learner(make_cfg, tmp_p
     assert changes == {}
     assert again["eval"] == before["eval"] and again["references"] == before["references"]
     assert again["train"] == before["train"] and again["ood"] == before["ood"]
+    assert again["finished"] == before["finished"]  # when it finished stands
     # a stale reference (as a run evaluated by older code has) is replaced by today's figure
     stale = dict(before)
     stale["references"] = json.loads(json.dumps(before["references"]))
@@ -35,6 +37,15 @@ def test_reevaluating_restores_a_reference_and_keeps_the_learner(make_cfg, tmp_p
     assert main([str(tmp_path)]) == 0
     fixed = json.loads((tmp_path / "metrics.json").read_text())
     assert fixed["references"]["gittins"]["regret"] == before["references"]["gittins"]["regret"]
+    # a record from before finish times were recorded takes its file's time, not today's
+    old = dict(fixed)
+    del old["finished"]
+    (tmp_path / "metrics.json").write_text(json.dumps(old))
+    day = 1_796_083_200  # 2026-12-01 00:00 UTC
+    os.utime(tmp_path / "metrics.json", (day, day))
+    reevaluate(tmp_path)
+    stamped = json.loads((tmp_path / "metrics.json").read_text())["finished"]
+    assert stamped == "2026-12-01T00:00:00Z"
 
 
 def test_a_learner_that_evaluates_differently_is_not_rewritten(make_cfg, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ def strip_timing(record: RunRecord | dict) -> dict:
     out = record.to_dict() if isinstance(record, RunRecord) else json.loads(json.dumps(record))
     out["train"].pop("wall_s")
     out["train"].pop("env_steps_per_s")
+    out.pop("finished", None)
     return out
 
 
@@ -60,6 +61,7 @@ def test_run_writes_the_design_outputs(make_cfg, tmp_path: Path) -> None:
         "location",
         "ood",
         "code",
+        "finished",
         "history_inputs",
         "recipe",
     ]
