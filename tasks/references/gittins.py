@@ -133,9 +133,7 @@ class GittinsIndex(CountPolicy):
 
     def reset(self, family: TaskFamily, batch_size: int, generator: torch.Generator) -> ArmCounts:
         """Zero counts; the index table for this horizon is built (or fetched from cache)."""
-        table = gittins_table(
-            self.gamma, family.num_trials, self.a0, self.b0, p_range=self.p_range
-        )
+        table = gittins_table(self.gamma, family.num_trials, self.a0, self.b0, p_range=self.p_range)
         self.table = torch.as_tensor(np.nan_to_num(table), dtype=torch.float32)
         self.table = self.table.to(generator.device)
         return super().reset(family, batch_size, generator)
