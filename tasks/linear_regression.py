@@ -8,6 +8,10 @@ reward is -((y_hat - w . x)^2 + noise^2), so ``-expected_reward`` is the squared
 curve with the label noise in it, and the oracle (y_hat = w . x, the supervised target) gets
 -noise^2. An episode has 2d + 1 trials by default: the last prediction uses 2d examples.
 
+``pair_feedback=True`` reveals (y_t, x_t) rather than y_t alone, so each step's input holds the
+whole previous example next to the new input (the bandits' inputs hold the whole previous
+trial too). Without it a learner must carry x_{t-1} one step to pair it with y_{t-1}.
+
 The default label noise is 0.5 (Garg et al. used none). With noise, ridge (the Bayes-optimal
 predictor) differs visibly from least squares, whose loss peaks where the number of examples
 equals d; and the ideal loss stays far from 0, so "within 1.3x of ridge" is a bar a learner
@@ -67,8 +71,15 @@ class LinearRegression(TaskFamily):
     action_free_dynamics = True  # the inputs are drawn whatever the prediction
     ideal_reference = "ridge"
 
-    def __init__(self, dim: int = 5, num_trials: int | None = None, noise: float = 0.5) -> None:
+    def __init__(
+        self,
+        dim: int = 5,
+        num_trials: int | None = None,
+        noise: float = 0.5,
+        pair_feedback: bool = False,
+    ) -> None:
         check(isinstance(dim, int) and dim >= 1, "dim", dim, "an int >= 1")
+        check(isinstance(pair_feedback, bool), "pair_feedback", pair_feedback, "true or false")
         num_trials = 2 * dim + 1 if num_trials is None else num_trials
         check(
             isinstance(num_trials, int) and num_trials >= 1, "num_trials", num_trials, "an int >= 1"
@@ -78,7 +89,11 @@ class LinearRegression(TaskFamily):
         self.num_trials = num_trials
         self.num_actions = 1
         self.obs_dim = dim
-        self.feedback_dim = 1
+        # pair_feedback: the feedback is (y_t, x_t), so the next step's input holds the whole
+        # previous example (x_{t-1}, y_{t-1}) beside the new x_t, as a bandit's holds the whole
+        # previous trial (action, reward); otherwise x_{t-1} was only in the previous step's input
+        self.pair_feedback = pair_feedback
+        self.feedback_dim = 1 + dim if pair_feedback else 1
         self.noise = float(noise)
         # The range a normalized gymnasium action maps onto: 10 standard deviations of the
         # noiseless target w . x under the widest prior (large_w: sd 2 sqrt(dim)).
@@ -137,7 +152,8 @@ class LinearRegression(TaskFamily):
             reward=-((y_hat - y) ** 2),
             expected_reward=-((y_hat - f) ** 2 + latent.noise**2),
             optimal_expected_reward=-(latent.noise**2),
-            feedback=y[:, None],
+            # the target first (references and the supervised loss read column 0)
+            feedback=torch.cat([y[:, None], state.x], dim=1) if self.pair_feedback else y[:, None],
         )
         return RegressionState(t=state.t + 1, x=x_next), out
 

@@ -83,8 +83,10 @@ class RealHead:
         return logp, ent
 
     def supervised_loss(self, out: LearnerOutput, traj: Trajectory) -> Tensor:
-        """Squared error to the revealed target."""
-        return (out.mean - traj.feedback).pow(2).sum(-1).mean()
+        """Squared error to the revealed target: the feedback's first A columns (a family may
+        reveal more after it, such as linear regression's ``pair_feedback`` input)."""
+        target = traj.feedback[..., : out.mean.shape[-1]]
+        return (out.mean - target).pow(2).sum(-1).mean()
 
 
 class SimplexHead:

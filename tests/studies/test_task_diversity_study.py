@@ -51,6 +51,7 @@ def test_grid(study: str, ks: int, archs: int, seeds: int, make_cfg) -> None:
         assert family.supports_discrete_posterior and family.prior_observer() is not None
     if study.startswith("task_diversity_regression") and "quick" not in study:
         assert (family.dim, family.num_trials, family.noise) == (8, 16, 0.5)
+        assert family.pair_feedback == (study == "task_diversity_regression")
         assert sizes[-1] == 2**15 and cfg.training.name == "supervised"
     if study == "task_diversity_bernoulli_low":
         assert (family.num_arms, family.p_low, family.p_high) == (5, 0.0, 0.3)

@@ -151,3 +151,29 @@ def test_bad_parameters_are_named():
         LinearRegression(dim=0)
     with pytest.raises(ValueError, match="noise"):
         LinearRegression(noise=-1.0)
+
+
+def policy_gen(seed: int) -> torch.Generator:
+    """A CPU generator for a policy's own draws."""
+    return torch.Generator().manual_seed(seed)
+
+
+def test_pair_feedback_reveals_the_example_and_changes_nothing_else():
+    plain, pair = LinearRegression(dim=3), LinearRegression(dim=3, pair_feedback=True)
+    assert pair.feedback_dim == 4 and pair.input_dim == 3 + 1 + 4 + 2
+    g = torch.Generator().manual_seed(0)
+    latent = pair.sample_latent(5, g)
+    state = pair.reset(latent, g)
+    _, out = pair.step(latent, state, torch.zeros(5, 1), g)
+    torch.testing.assert_close(out.feedback[:, 1:], state.x)  # the input the target answers
+    # the same draws as without it: targets, rewards and every reference's losses are equal
+    latent = plain.sample_latent(300, stream_generator(0, "eval"))
+    for name, policy in plain.references().items():
+        a, b = (
+            rollout(f, latent, policy, stream_generator(1, "eval"), policy_gen(3))
+            for f in (plain, pair)
+        )
+        torch.testing.assert_close(a.expected_rewards, b.expected_rewards, msg=name)
+        torch.testing.assert_close(a.feedback, b.feedback[..., :1], msg=name)
+    with pytest.raises(ValueError, match="pair_feedback"):
+        LinearRegression(pair_feedback="yes")
