@@ -134,6 +134,14 @@ def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+def _stamp(finished: str | None) -> float | None:
+    """A record's finish time as a POSIX time; None when absent or not a stamp."""
+    try:
+        return parse_stamp(finished) if finished else None
+    except ValueError:
+        return None
+
+
 def provenance(runs: list[Run], sweep_dir: Path) -> str:
     """Which sweep, when its runs finished, at which code version, and when the report was made.
 
@@ -142,9 +150,9 @@ def provenance(runs: list[Run], sweep_dir: Path) -> str:
     checkout's time in a fresh clone), and the header says for how many runs. The code version
     is the one the run recorded (``RunRecord.code``: commit and dirty flag).
     """
-    stamps = [r.record.finished for r in runs]
+    stamps = [_stamp(r.record.finished) for r in runs]
     done = sorted(
-        parse_stamp(s) if s else (r.path / "metrics.json").stat().st_mtime
+        s if s is not None else (r.path / "metrics.json").stat().st_mtime
         for r, s in zip(runs, stamps, strict=True)
     )
     first, last = _utc(done[0]), _utc(done[-1])

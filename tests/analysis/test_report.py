@@ -394,6 +394,10 @@ def test_provenance_gives_the_runs_dates_and_code_versions(sweep: Path) -> None:
     assert provenance(runs, sweep).startswith(
         "Sweep `.../sweep`; runs finished 2026-11-30 23:59 to 2026-12-01 08:00 UTC; code: "
     )
+    runs[-1].record.finished = "yesterday"  # hand-edited: the file's time, counted as such
+    assert "UTC (file times for 1 runs that did not record when they finished)" in provenance(
+        runs, sweep
+    )
 
 
 def test_the_title_is_the_runs_sweep_name_when_they_share_one(sweep: Path) -> None:
