@@ -89,10 +89,7 @@ class LinearRegression(TaskFamily):
         self.num_trials = num_trials
         self.num_actions = 1
         self.obs_dim = dim
-        # pair_feedback: the feedback is (y_t, x_t), so the next step's input holds the whole
-        # previous example (x_{t-1}, y_{t-1}) beside the new x_t, as a bandit's holds the whole
-        # previous trial (action, reward); otherwise x_{t-1} was only in the previous step's input
-        self.pair_feedback = pair_feedback
+        self.pair_feedback = pair_feedback  # feedback (y_t, x_t): see the module docstring
         self.feedback_dim = 1 + dim if pair_feedback else 1
         self.noise = float(noise)
         # The range a normalized gymnasium action maps onto: 10 standard deviations of the

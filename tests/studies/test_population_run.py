@@ -49,7 +49,8 @@ class NaNRow(A2C):
 
 
 def record(run_dir: Path) -> dict:
-    """metrics.json without what may differ between identical runs (timing, code state)."""
+    """metrics.json without what may differ between identical runs (timing, code state, finish
+    time)."""
     rec = json.loads((run_dir / "metrics.json").read_text())
     rec.pop("code", None)
     rec.pop("finished", None)

@@ -34,7 +34,7 @@ EVAL_KEYS = {
 
 
 def strip_timing(record: RunRecord | dict) -> dict:
-    """metrics.json (a record, or as read from disk) without wall times and speeds."""
+    """metrics.json (a record, or as read from disk) without wall times, speeds and finish time."""
     out = record.to_dict() if isinstance(record, RunRecord) else json.loads(json.dumps(record))
     out["train"].pop("wall_s")
     out["train"].pop("env_steps_per_s")

@@ -153,11 +153,6 @@ def test_bad_parameters_are_named():
         LinearRegression(noise=-1.0)
 
 
-def policy_gen(seed: int) -> torch.Generator:
-    """A CPU generator for a policy's own draws."""
-    return torch.Generator().manual_seed(seed)
-
-
 def test_pair_feedback_reveals_the_example_and_changes_nothing_else():
     plain, pair = LinearRegression(dim=3), LinearRegression(dim=3, pair_feedback=True)
     assert pair.feedback_dim == 4 and pair.input_dim == 3 + 1 + 4 + 2
@@ -170,7 +165,9 @@ def test_pair_feedback_reveals_the_example_and_changes_nothing_else():
     latent = plain.sample_latent(300, stream_generator(0, "eval"))
     for name, policy in plain.references().items():
         a, b = (
-            rollout(f, latent, policy, stream_generator(1, "eval"), policy_gen(3))
+            rollout(
+                f, latent, policy, stream_generator(1, "eval"), torch.Generator().manual_seed(3)
+            )
             for f in (plain, pair)
         )
         torch.testing.assert_close(a.expected_rewards, b.expected_rewards, msg=name)
