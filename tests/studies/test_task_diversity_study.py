@@ -30,6 +30,7 @@ def test_related_ignores_pool_size() -> None:
         ("task_diversity_bandit", 11, 5, 3),
         ("task_diversity_regression", 16, 2, 3),
         ("task_diversity_regression_anchor", 16, 1, 3),
+        ("task_diversity_regression_wide", 16, 1, 3),
         ("task_diversity_bernoulli_low", 11, 4, 3),
         ("task_diversity_quick", 5, 1, 2),
         ("task_diversity_regression_quick", 8, 1, 1),
@@ -51,7 +52,7 @@ def test_grid(study: str, ks: int, archs: int, seeds: int, make_cfg) -> None:
         assert family.supports_discrete_posterior and family.prior_observer() is not None
     if study.startswith("task_diversity_regression") and "quick" not in study:
         assert (family.dim, family.num_trials, family.noise) == (8, 16, 0.5)
-        assert family.pair_feedback == (study == "task_diversity_regression")
+        assert family.pair_feedback == (study != "task_diversity_regression_anchor")
         assert sizes[-1] == 2**15 and cfg.training.name == "supervised"
     if study == "task_diversity_bernoulli_low":
         assert (family.num_arms, family.p_low, family.p_high) == (5, 0.0, 0.3)
@@ -93,6 +94,20 @@ def test_anchor_preset_builds_the_anchors_model_on_cpu(make_cfg) -> None:
     assert (gpt.n_layer, gpt.n_embd, gpt.n_head, gpt.n_inner) == (8, 128, 2, 512)
     # 8 blocks of 12 x 128^2 weights, about 1.6M parameters, as in the anchor
     assert 1.5e6 < sum(p.numel() for p in learner.parameters()) < 1.8e6
+
+
+def test_wide_preset_is_the_measured_cpu_recipe(make_cfg) -> None:
+    # the recipe the study README measured at 1.17x ridge: 4 x 64 transformer, 3000 x 512
+    cfg = make_cfg("study=task_diversity_regression_wide", "condition.distribution=related")
+    check_config(cfg)
+    assert (cfg.training.updates, cfg.training.batch_size) == (3000, 512)
+    assert cfg.training.optimizer.lr == pytest.approx(2e-3)
+    assert cfg.training.lr_final_fraction == pytest.approx(0.05)
+    assert cfg.population.max_size == 2
+    family, _, learner = build_objects(cfg, "cpu")
+    assert family.pair_feedback and family.dim == 8
+    gpt = learner.core.config
+    assert (gpt.n_layer, gpt.n_embd, gpt.n_head, gpt.n_inner) == (4, 64, 4, 128)
 
 
 def test_anchor_preset_composes_with_the_slurm_launcher() -> None:
