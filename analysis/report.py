@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mesalab.analysis.conditions import summary_lines, verdicts
 from mesalab.analysis.diversity import diversity_blocks, ood_blocks
-from mesalab.analysis.report_controllers import controller_blocks
+from mesalab.analysis.report_controllers import analysis_blocks, controller_blocks
 from mesalab.analysis.report_figures import curves_figure, improvement_figure, slug
 from mesalab.analysis.runs_csv import portable_path, write_csv
 from mesalab.analysis.sweep import (
@@ -226,7 +226,8 @@ def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Pat
         ("img", "figures/improvement.png", "post-freeze improvement per arch x condition"),
         results_table(groups, runs),
     ]
-    blocks += diversity_blocks(groups, figs) + ood_blocks(groups) + controller_blocks(groups)
+    blocks += diversity_blocks(groups, figs) + ood_blocks(groups) + analysis_blocks(groups)
+    blocks += controller_blocks(groups)
     blocks += [
         ("h", 2, "Curves against the references"),
         (

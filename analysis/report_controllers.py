@@ -1,9 +1,10 @@
-"""The report's "inference or a simple controller?" and "past the training horizon" sections.
+"""The report's sections read from ``mesalab-analyze``'s files beside each run.
 
-Read from what ``mesalab-analyze --controllers --horizons ...`` left in each run directory
-(``controllers.json``, ``horizons.json``): the report never rolls a learner out itself, so it
-stays a few seconds per sweep. A condition whose runs were not analysed gets no row; a sweep
-with no analysed run gets no section.
+"The family's analysis" (``analysis.json``: the learner's row of the family's own table, such as
+regression's last-position loss against ridge), "inference or a simple controller?"
+(``controllers.json``) and "past the training horizon" (``horizons.json``): the report never
+rolls a learner out itself, so it stays a few seconds per sweep. A condition whose runs were not
+analysed gets no row; a sweep with no analysed run gets no section.
 """
 
 from __future__ import annotations
@@ -34,6 +35,57 @@ def _mean(values: list[float]) -> str:
 def _condition_cells(g: Group) -> list[str]:
     """The columns that name a group's condition, first in both tables."""
     return [g.task, g.arch, "on" if g.memory else "off", g.training, g.distribution]
+
+
+def learner_row(analysis: dict[str, Any] | None) -> dict[str, float]:
+    """The numbers of the learner's row in an analysis.json's table ({} when there is none)."""
+    if not analysis:
+        return {}
+    rows = [r for r in analysis.get("table", []) if r.get("policy") == "learner"]
+    if not rows:
+        return {}
+    return {
+        k: float(v)
+        for k, v in rows[0].items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _spread(values: list[float]) -> str:
+    """Mean with the range over seeds: '1.17 [1.12, 1.25]' (one seed: its value)."""
+    if len(values) == 1:
+        return f"{values[0]:.3g}"
+    return f"{sum(values) / len(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
+
+
+def analysis_blocks(groups: list[Group]) -> list[Block]:
+    """One table per family analysis: the learner's numbers per condition, over its seeds."""
+    tables: dict[tuple[str, tuple[str, ...]], list[list[str]]] = {}
+    for g in groups:
+        found = [read_json(r.path / "analysis.json") for r in g.runs]
+        rows = [(a["analysis"], learner_row(a)) for a in found if a and a.get("analysis")]
+        rows = [(name, row) for name, row in rows if row]
+        if not rows:
+            continue
+        keys = tuple(rows[0][1])
+        cells = [_spread([row[k] for _, row in rows if k in row]) for k in keys]
+        body = tables.setdefault((rows[0][0], keys), [])
+        body.append([*_condition_cells(g), f"{len(rows)}/{len(g.runs)}", *cells])
+    blocks: list[Block] = []
+    header = ["task", "arch", "memory", "training", "distribution", "analysed"]
+    for (name, keys), body in tables.items():
+        blocks += [
+            ("h", 2, f"The family's analysis: {name}"),
+            (
+                "p",
+                "The frozen learner's row of the family's own analysis (`mesalab-analyze "
+                "<run>`, on held-out tasks), per condition: the mean over the analysed seeds "
+                "with their range in brackets. The same numbers are `analysis_*` columns of "
+                "`runs.csv`.",
+            ),
+            ("table", [*header, *keys], body),
+        ]
+    return blocks
 
 
 def controller_row(g: Group) -> list[str] | None:

@@ -2,8 +2,8 @@
 
 Columns are the condition, the seed, the frozen evaluation, every reference, the training
 record, the location and OOD measures, and what ``mesalab-analyze`` left beside the run
-(probes, controllers). Paths are written relative to the project so a committed table does not
-carry the machine that made it.
+(probes, controllers, the learner's row of the family analysis). Paths are written relative to
+the project so a committed table does not carry the machine that made it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from mesalab.analysis.report_controllers import learner_row
 from mesalab.analysis.sweep import CONDITION, Run, condition_of, load_json_object, pool_size
 
 
@@ -57,6 +58,8 @@ def flat_row(run: Run) -> dict[str, Any]:
     probe = load_json_object(run.path / "probes.json")
     row["probe_source"], row["probe_r2"] = probe.get("source"), probe.get("r2")
     row["probe_control_r2"] = probe.get("control_r2")
+    for k, v in learner_row(load_json_object(run.path / "analysis.json")).items():
+        row[f"analysis_{k}"] = v
     ctl = load_json_object(run.path / "controllers.json")
     row["controller_best"], row["controller_margin"] = ctl.get("best"), ctl.get("margin")
     row["frozen_verified"] = m.frozen.verified

@@ -59,3 +59,29 @@ def test_no_section_without_analysed_runs(tmp_path: Path) -> None:
     assert main([str(root), "--out", str(tmp_path / "out")]) == 0
     md = (tmp_path / "out" / "report.md").read_text()
     assert "controller" not in md and "training horizon" not in md
+
+
+def regression_analysis(last_vs_ridge: float) -> dict:
+    """An analysis.json as mesalab-analyze writes it for regression (learner and ridge rows)."""
+    learner = {"policy": "learner", "last_loss": 0.6, "last_ci95": [0.5, 0.7]}
+    learner |= {"last_vs_ridge": last_vs_ridge, "mean_vs_ridge": 1.0}
+    ridge = {"policy": "ridge", "last_loss": 0.5, "last_vs_ridge": 1.0}
+    return {"analysis": "linear_regression", "table": [learner, ridge]}
+
+
+def test_family_analysis_section_and_columns(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    dirs = [write_run(root, "lstm", "rl", True, "related", s, 0.1) for s in range(3)]
+    for d, ratio in zip(dirs[:2], (1.1, 1.2), strict=True):  # the third was not analysed
+        (d / "analysis.json").write_text(json.dumps(regression_analysis(ratio)))
+    (dirs[2] / "analysis.json").write_text("{not json")  # unreadable: no row, no failure
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    section = md.split("## The family's analysis: linear_regression")[1].split("\n## ")[0]
+    (row,) = table_rows(section, "task")
+    assert row["analysed"] == "2/3" and row["last_vs_ridge"] == "1.15 [1.1, 1.2]"
+    assert "last_ci95" not in row  # intervals (lists) are not averaged into a cell
+    with open(out / "runs.csv") as f:
+        ratios = {r["seed"]: r["analysis_last_vs_ridge"] for r in csv.DictReader(f)}
+    assert ratios == {"0": "1.1", "1": "1.2", "2": ""}
