@@ -120,7 +120,8 @@ class RunRecord:
     # None without a training pool (related, trialwise); both absent from very old records
     location: Location | None = None
     ood: dict[str, OODEntry] = field(default_factory=dict)
-    #: the code that ran: {"commit": sha or "unknown", "dirty": bool or None} (absent: older runs)
+    #: the code that ran, read when the run was built (a commit made during training does not
+    #: change it): {"commit": sha or "unknown", "dirty": bool or None} (absent: older runs)
     code: dict[str, str | bool | None] | None = optional()
     #: when the run finished (training and evaluation), ISO 8601 UTC, e.g. "2026-12-03T07:10:00Z";
     #: kept when the run is evaluated again (absent: records written before it; mesalab-report

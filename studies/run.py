@@ -138,6 +138,9 @@ class Run:
         #: sets the recorded one, so a run evaluated again keeps when it finished)
         self.finished: str | None = None
         self._resolved = OmegaConf.to_container(cfg, resolve=True)
+        #: the checkout this run was built from, read once: a commit made while it trains
+        #: must not be recorded as the code that trained it
+        self.code = code_state()
 
     def payload(self, final: bool) -> dict[str, Any]:
         """The checkpoint: weights, optimizer, loop state, generators, resolved config."""
@@ -148,7 +151,7 @@ class Run:
             "final": final,
             "rng": {"env": self.env_gen.get_state(), "policy": self.policy_gen.get_state()},
             "config": self._resolved,
-            "code_version": code_state()["commit"],
+            "code_version": self.code["commit"],
         }
 
     def resume(self) -> None:
@@ -247,7 +250,7 @@ class Run:
             frozen=ev.frozen,
             location=ev.location,
             ood=ev.ood,
-            code=code_state(),  # commit and dirty flag, read by mesalab-report's header
+            code=self.code,  # commit and dirty flag, read by mesalab-report's header
             finished=self.finished or utc_stamp(time.time()),
             population=self.population,
             history_inputs=bool(cfg.condition.history_inputs),

@@ -85,6 +85,21 @@ def test_run_writes_the_design_outputs(make_cfg, tmp_path: Path) -> None:
     assert (tmp_path / "curves.png").stat().st_size > 1000
 
 
+def test_code_version_is_the_one_the_run_started_from(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mesalab.studies.run as run_module
+
+    started = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(run_module, "code_state", lambda: started)
+    job = run_module.Run(make_cfg(*TINY), tmp_path)
+    # a commit lands while the run trains: the record still names the code it started from
+    monkeypatch.setattr(run_module, "code_state", lambda: {"commit": "b" * 40, "dirty": True})
+    job.execute()
+    assert json.loads((tmp_path / "metrics.json").read_text())["code"] == started
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["code_version"] == "a" * 40
+
+
 def test_same_seed_same_metrics(make_cfg, tmp_path: Path) -> None:
     a = run(make_cfg(*TINY), tmp_path / "a")
     b = run(make_cfg(*TINY), tmp_path / "b")
