@@ -131,6 +131,8 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
                 text = "not run"
             elif stat.above_zero() is None:
                 text = "no interval: undetermined"
+            elif full is None:
+                text = "undetermined: the full condition was not run"
             elif not improves:
                 text = "undetermined: the full condition shows no improvement"
             elif stat.above_zero():

@@ -200,6 +200,15 @@ def test_a_signal_variant_under_another_name_is_its_condition(tmp_path: Path) ->
     assert rows["training supervised"] == "not run"
 
 
+def test_an_ablation_without_its_full_condition_says_it_was_not_run(tmp_path: Path) -> None:
+    # a supervised-only sweep (the regression diversity study): nothing to compare against
+    for seed, imp in enumerate((0.3, 0.25, 0.35)):
+        write_run(tmp_path, "lstm", "supervised", True, "related", seed, imp)
+    rows = {v.setting: v.verdict for v in verdicts(group_runs(load_sweep(tmp_path)[0]))}
+    assert rows["memory on, training rl, distribution related"] == "not run"
+    assert rows["training supervised"] == "undetermined: the full condition was not run"
+
+
 def test_variants_are_not_averaged_together(tmp_path: Path) -> None:
     for seed in range(2):
         for lr, imp in (("0.001", 0.1), ("0.01", 0.3)):
