@@ -9,22 +9,12 @@ analysed gets no row; a sweep with no analysed run gets no section.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from mesalab.analysis.sweep import Group
+from mesalab.analysis.sweep import Group, load_json_object
 
 Block = tuple
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """An analysis file, or None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _mean(values: list[float]) -> str:
@@ -37,10 +27,8 @@ def _condition_cells(g: Group) -> list[str]:
     return [g.task, g.arch, "on" if g.memory else "off", g.training, g.distribution]
 
 
-def learner_row(analysis: dict[str, Any] | None) -> dict[str, float]:
+def learner_row(analysis: dict[str, Any]) -> dict[str, float]:
     """The numbers of the learner's row in an analysis.json's table ({} when there is none)."""
-    if not analysis:
-        return {}
     rows = [r for r in analysis.get("table", []) if r.get("policy") == "learner"]
     if not rows:
         return {}
@@ -62,8 +50,8 @@ def analysis_blocks(groups: list[Group]) -> list[Block]:
     """One table per family analysis: the learner's numbers per condition, over its seeds."""
     tables: dict[tuple[str, tuple[str, ...]], list[list[str]]] = {}
     for g in groups:
-        found = [read_json(r.path / "analysis.json") for r in g.runs]
-        rows = [(a["analysis"], learner_row(a)) for a in found if a and a.get("analysis")]
+        found = [load_json_object(r.path / "analysis.json") for r in g.runs]
+        rows = [(a["analysis"], learner_row(a)) for a in found if a.get("analysis")]
         rows = [(name, row) for name, row in rows if row]
         if not rows:
             continue
@@ -90,8 +78,8 @@ def analysis_blocks(groups: list[Group]) -> list[Block]:
 
 def controller_row(g: Group) -> list[str] | None:
     """Best-explaining model over the group's analysed seeds; None when none was analysed."""
-    found = [read_json(r.path / "controllers.json") for r in g.runs]
-    results = [c for c in found if c is not None]
+    found = [load_json_object(r.path / "controllers.json") for r in g.runs]
+    results = [c for c in found if c]
     if not results:
         return None
     votes = Counter(c["best"] for c in results)
@@ -111,8 +99,8 @@ def controller_row(g: Group) -> list[str] | None:
 
 def horizon_row(g: Group) -> list[str] | None:
     """Learner reward per training-length segment at the longest horizon that fits."""
-    found = [read_json(r.path / "horizons.json") for r in g.runs]
-    fitting = [[x for x in h["horizons"] if x["fits"]] for h in found if h is not None]
+    found = [load_json_object(r.path / "horizons.json") for r in g.runs]
+    fitting = [[x for x in h["horizons"] if x["fits"]] for h in found if h]
     fitting = [f for f in fitting if f]  # every horizon overran the context: says nothing
     if not fitting:
         return None
