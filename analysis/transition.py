@@ -54,6 +54,7 @@ class Threshold:
     k_min: float
     k_max: float
     seeds: int  # fewest seeds at any K
+    max_seeds: int = 0  # most seeds at any K (0: same as seeds)
 
     @property
     def crossed(self) -> bool:
@@ -66,9 +67,15 @@ class Threshold:
             return f"not crossed (index < {LEVEL} up to K = {_pow(self.k_max)})"
         if self.log2_k == -math.inf:
             return f"at or below the smallest K ({_pow(self.k_min)})"
-        if self.seeds < 2:  # resampling one seed gives the point itself: no interval
+        if max(self.seeds, self.max_seeds) < 2:  # one seed resamples to itself: no interval
             return f"K* = 2^{self.log2_k:.2f} (one seed: no interval)"
         return f"K* = 2^{self.log2_k:.2f} [{self._bound(self.lo)}, {self._bound(self.hi)}]"
+
+    def seeds_text(self) -> str:
+        """``3``, or ``1-3`` when the pool sizes have different numbers of seeds."""
+        if self.max_seeds > self.seeds:
+            return f"{self.seeds}-{self.max_seeds}"
+        return str(self.seeds)
 
     def _bound(self, x: float) -> str:
         if x == math.inf:
@@ -118,6 +125,7 @@ def threshold(
         k_min=ks[0],
         k_max=ks[-1],
         seeds=min(len(v) for v in values),
+        max_seeds=max(len(v) for v in values),
     )
 
 
@@ -178,7 +186,7 @@ def transition_blocks(series: dict[SeriesKey, list[Group]]) -> list[Block]:
     blocks: list[Block] = [("h", 3, "The transition: K* where the index crosses 0.5")]
     rows = []
     for (task, training, _memory, _variant, arch), t in ts.items():
-        rows.append([task, arch, training, str(t.seeds), t.text(), f"{t.crossed_share:.2f}"])
+        rows.append([task, arch, training, t.seeds_text(), t.text(), f"{t.crossed_share:.2f}"])
     blocks.append(
         (
             "p",
@@ -186,7 +194,9 @@ def transition_blocks(series: dict[SeriesKey, list[Group]]) -> list[Block]:
             "log2 K (mesalab.analysis.transition); interval: percentile bootstrap over seeds "
             "(seeds resampled at every K, the crossing recomputed; a resample that never "
             "reaches 0.5 counts as above the largest K). crossed: the share of resamples that "
-            "cross inside the swept range. Raventos et al. 2023 (transformer, regression, "
+            "cross inside the swept range. seeds: per K (a range when the pool sizes have "
+            "different numbers; a K with one seed enters every resample unchanged, so the "
+            "interval then covers only the seed spread where there are several). Raventos et al. 2023 (transformer, regression, "
             "d = 8): between 2^13 and 2^14.",
         )
     )

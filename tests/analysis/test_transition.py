@@ -70,6 +70,17 @@ def test_one_seed_claims_no_interval() -> None:
     assert t.text() == "K* = 2^1.50 (one seed: no interval)"
 
 
+def test_uneven_seeds_give_an_interval_from_the_pool_sizes_with_several() -> None:
+    # three seeds where the curve crosses, one elsewhere (a sweep's extra seeds on a sub-grid)
+    per_k = {1.0: [0.0], 4.0: [0.3, 0.4, 0.6], 16.0: [0.45, 0.55, 0.7], 64.0: [0.8]}
+    t = threshold(per_k)
+    assert (t.seeds, t.max_seeds, t.seeds_text()) == (1, 3, "1-3")
+    assert t.lo < t.log2_k < t.hi  # the spread at K = 4 and 16 moves the crossing
+    assert "one seed" not in t.text() and t.text().startswith("K* = 2^")
+    even = threshold({1.0: [0.1, 0.2], 4.0: [0.6, 0.7]})
+    assert even.seeds_text() == "2"
+
+
 def test_too_few_pool_sizes_give_none() -> None:
     assert threshold({4.0: [0.5, 0.6]}) is None
     assert threshold({4.0: [0.5], math.inf: [0.9]}) is None
