@@ -196,8 +196,8 @@ def transition_blocks(series: dict[SeriesKey, list[Group]]) -> list[Block]:
             "reaches 0.5 counts as above the largest K). crossed: the share of resamples that "
             "cross inside the swept range. seeds: per K (a range when the pool sizes have "
             "different numbers; a K with one seed enters every resample unchanged, so the "
-            "interval then covers only the seed spread where there are several). Raventos et al. 2023 (transformer, regression, "
-            "d = 8): between 2^13 and 2^14.",
+            "interval then covers only the seed spread where there are several). Raventos "
+            "et al. 2023 (transformer, regression, d = 8): between 2^13 and 2^14.",
         )
     )
     blocks.append(("table", ["task", "arch", "training", "seeds", "K* [95%]", "crossed"], rows))
