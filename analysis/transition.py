@@ -54,7 +54,7 @@ class Threshold:
     k_min: float
     k_max: float
     seeds: int  # fewest seeds at any K
-    max_seeds: int = 0  # most seeds at any K (0: same as seeds)
+    max_seeds: int  # most seeds at any K
 
     @property
     def crossed(self) -> bool:
@@ -67,7 +67,7 @@ class Threshold:
             return f"not crossed (index < {LEVEL} up to K = {_pow(self.k_max)})"
         if self.log2_k == -math.inf:
             return f"at or below the smallest K ({_pow(self.k_min)})"
-        if max(self.seeds, self.max_seeds) < 2:  # one seed resamples to itself: no interval
+        if self.max_seeds < 2:  # one seed resamples to itself: no interval
             return f"K* = 2^{self.log2_k:.2f} (one seed: no interval)"
         return f"K* = 2^{self.log2_k:.2f} [{self._bound(self.lo)}, {self._bound(self.hi)}]"
 
