@@ -140,10 +140,10 @@ def diversity_figure(
             by_k: dict[float, list[float]] = {}
             for x, y in zip(*_series(gs, f"{obs}.observer_improvement")[:2], strict=True):
                 by_k.setdefault(x, []).append(y)
-            ks = sorted(by_k)
-            if ks:
-                means = [sum(by_k[k]) / len(by_k[k]) for k in ks]
-                row[1].plot(ks, means, color=color, linestyle=":", marker=".", label=label)
+            pools = sorted(by_k)
+            if pools:
+                means = [sum(by_k[k]) / len(by_k[k]) for k in pools]
+                row[1].plot(pools, means, color=color, linestyle=":", marker=".", label=label)
         title = f"{task} / {training} / mem-{'on' if memory else 'off'}"
         title += f" / {variant}" if variant else ""
         row[0].axhline(0.0, color="black", linewidth=0.6)

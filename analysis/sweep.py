@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from omegaconf import OmegaConf
 from scipy import stats
 from tqdm import tqdm
 
@@ -252,11 +253,42 @@ def assign_variants(runs: list[Run]) -> list[str]:
     for i, r in enumerate(runs):
         groups[tuple(condition_of(r.record, k) for k in CONDITION)].append(i)
     keys = sorted({k for d in per_run for k in d if not _bookkeeping(k)})
+
+    configs = [OmegaConf.create(r.config) for r in runs]
+
+    def setting(i: int, key: str) -> tuple[str | None, str | None]:
+        # (what to compare, what to show) for one override: the resolved value at its path in
+        # the run's config, so that two spellings of one setting (an override here, a preset's
+        # value there) do not split a group; the override as written where the config lacks
+        # the path or cannot resolve it. A config group compares by its content and shows
+        # the choice as written.
+        written = per_run[i].get(key)
+        try:
+            node = OmegaConf.select(configs[i], key, throw_on_missing=True)
+        except Exception:  # noqa: BLE001 - an unresolvable interpolation (a Hydra resolver)
+            return written, written
+        if node is None:
+            return written, written
+        if not OmegaConf.is_config(node):
+            return str(node), str(node)
+        # the group's content, less the paths that other overrides set (they are compared,
+        # and named in the variant, on their own)
+        content = OmegaConf.to_container(node, resolve=True)
+        for sub in keys:
+            if sub.startswith(key + "."):
+                *parents, leaf = sub[len(key) + 1 :].split(".")
+                parent = content
+                for part in parents:
+                    parent = parent.get(part) if isinstance(parent, dict) else None
+                if isinstance(parent, dict):
+                    parent.pop(leaf, None)
+        return json.dumps(content, sort_keys=True, default=str), written
+
     varying = [
-        k for k in keys if any(len({per_run[i].get(k) for i in idx}) > 1 for idx in groups.values())
+        k for k in keys if any(len({setting(i, k)[0] for i in idx}) > 1 for idx in groups.values())
     ]
-    for r, d in zip(runs, per_run, strict=True):
-        r.variant = " ".join(f"{k}={d.get(k, '(default)')}" for k in varying)
+    for i, r in enumerate(runs):
+        r.variant = " ".join(f"{k}={setting(i, k)[1] or '(default)'}" for k in varying)
     return varying
 
 

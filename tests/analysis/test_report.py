@@ -98,6 +98,13 @@ def write_run(
         "sweep_name": "synthetic",
         "logger": {"group": None, "project": "mesalab"},
     }
+    for e in extra:  # as Hydra composes it: the override's value at its path
+        key, value = e.lstrip("+").split("=", 1)
+        *parents, leaf = key.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
     (d / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     return d
 
@@ -228,6 +235,24 @@ def test_variants_are_not_averaged_together(tmp_path: Path) -> None:
         "training.optimizer.lr=0.01",
     ]
     assert sorted(g.stats["improvement"].mean for g in groups) == pytest.approx([0.105, 0.305])
+
+
+def test_one_setting_spelled_two_ways_is_one_variant(tmp_path: Path) -> None:
+    # seed 0 sets the learning rate on the command line, seed 1 takes the same value from its
+    # config (a preset): one condition, averaged over both seeds; a different value still splits
+    write_run(
+        tmp_path, "lstm", "rl", True, "related", 0, 0.1, extra=("training.optimizer.lr=0.01",)
+    )
+    write_run(tmp_path, "lstm", "rl", True, "related", 1, 0.3)
+    groups = group_runs(load_sweep(tmp_path)[0])
+    assert [(g.variant, g.stats["improvement"].mean) for g in groups] == [("", pytest.approx(0.2))]
+    write_run(
+        tmp_path, "lstm", "rl", True, "related", 2, 0.5, extra=("training.optimizer.lr=0.001",)
+    )
+    assert sorted(g.variant for g in group_runs(load_sweep(tmp_path)[0])) == [
+        "training.optimizer.lr=0.001",
+        "training.optimizer.lr=0.01",
+    ]
 
 
 def test_cli_writes_report_csv_and_figures(sweep: Path, tmp_path: Path, capsys) -> None:
