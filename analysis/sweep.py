@@ -265,6 +265,8 @@ def assign_variants(runs: list[Run]) -> list[str]:
         written = per_run[i].get(key)
         try:
             node = OmegaConf.select(configs[i], key, throw_on_missing=True)
+            if OmegaConf.is_config(node):
+                content = OmegaConf.to_container(node, resolve=True)
         except Exception:  # noqa: BLE001 - an unresolvable interpolation (a Hydra resolver)
             return written, written
         if node is None:
@@ -273,7 +275,6 @@ def assign_variants(runs: list[Run]) -> list[str]:
             return str(node), str(node)
         # the group's content, less the paths that other overrides set (they are compared,
         # and named in the variant, on their own)
-        content = OmegaConf.to_container(node, resolve=True)
         for sub in keys:
             if sub.startswith(key + "."):
                 *parents, leaf = sub[len(key) + 1 :].split(".")
