@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from omegaconf import OmegaConf
 from scipy import stats
 
 from mesalab.analysis.conditions import verdicts
@@ -98,14 +99,11 @@ def write_run(
         "sweep_name": "synthetic",
         "logger": {"group": None, "project": "mesalab"},
     }
+    composed = OmegaConf.create(config)
     for e in extra:  # as Hydra composes it: the override's value at its path
         key, value = e.lstrip("+").split("=", 1)
-        *parents, leaf = key.split(".")
-        node = config
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    (d / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        OmegaConf.update(composed, key, yaml.safe_load(value), force_add=True)
+    OmegaConf.save(composed, d / ".hydra" / "config.yaml")
     return d
 
 
