@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 from mesalab.studies.conditions import core_class, group_option, signal_class
 from mesalab.studies.config import MEMBER_KEYS
@@ -28,14 +29,25 @@ def canonical_value(value: str) -> str:
     return value.lower() if value in ("True", "False") else value
 
 
-def canonical_job(job: list[str]) -> list[str]:
-    """The job's overrides rewritten to the run they are equivalent to."""
+def canonical_job(job: list[str], options: dict[tuple[str, str], Any] | None = None) -> list[str]:
+    """The job's overrides rewritten to the run they are equivalent to.
+
+    ``options`` memoizes the config options read (``dedupe_jobs`` passes one for all its jobs:
+    reading an option's YAML is most of the cost of a large study's expansion).
+    """
+    options = {} if options is None else options
+
+    def option(group: str, name: str) -> Any:
+        if (group, name) not in options:
+            options[group, name] = group_option(group, name)
+        return options[group, name]
+
     d = {k: canonical_value(v) for k, v in _as_dict(job).items()}
     arch, training = d.get("arch"), d.get("training")
-    memoryless = arch is not None and not core_class(group_option("arch", arch)).has_memory
+    memoryless = arch is not None and not core_class(option("arch", arch)).has_memory
     if memoryless and "condition.memory" in d:
         d["condition.memory"] = "false"
-    signal = signal_class(group_option("training", training)) if training is not None else None
+    signal = signal_class(option("training", training)) if training is not None else None
     if signal is not None and not signal.updates_weights:
         if "condition.distribution" in d:
             d["condition.distribution"] = "related"
@@ -49,8 +61,9 @@ def dedupe_jobs(jobs: list[list[str]]) -> list[list[str]]:
     """Canonicalize every job and keep the first of each distinct one, in order."""
     seen: set[tuple[str, ...]] = set()
     out: list[list[str]] = []
+    options: dict[tuple[str, str], Any] = {}
     for job in jobs:
-        canon = canonical_job(list(job))
+        canon = canonical_job(list(job), options)
         key = tuple(sorted(canon))
         if key not in seen:
             seen.add(key)
