@@ -6,12 +6,16 @@ records how it ended in a small file under ``<sweep dir>/.progress/`` (:class:`J
 a Hydra callback set in ``configs/config.yaml``), and the sweeper, in the launching process,
 watches that folder (:class:`ProgressMonitor`): one updating line on a terminal, a log line
 every ``log_every`` seconds otherwise, and at the end a summary naming every failed run's
-directory and error. The ETA divides the runs left by the pace of the finished ones: their
+directory and error. A record is named by a hash of its job's overrides and stamped with when
+it ended, and a monitor counts only its own launch's jobs that ended after it started: two
+launches into one sweep directory (a study split over two terminals) neither count nor erase
+each other's records. The ETA divides the runs left by the pace of the finished ones: their
 mean duration over the concurrency observed so far (their summed durations / wall time).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +23,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -47,22 +51,35 @@ class JobRecord:
     error: str = ""
     traceback: str = ""  # of a failed job, where the job ran
     runs: int = 1  # runs the job trained (a population job: its members)
+    key: str = ""  # job_key of the job's overrides; names the record's file
+    ended: float = 0.0  # epoch seconds when the job ended (0: unknown)
+
+
+def job_key(overrides: Iterable[str]) -> str:
+    """A job's identity across launches: a short hash of its overrides, in any order."""
+    text = "\n".join(sorted(str(o) for o in overrides))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def record_of(
-    num: int, run_dir: str, job_return: JobReturn, duration_s: float, runs: int = 1
+    num: int,
+    run_dir: str,
+    job_return: JobReturn,
+    duration_s: float,
+    runs: int = 1,
+    key: str = "",
+    ended: float = 0.0,
 ) -> JobRecord:
     """A record from Hydra's JobReturn: failed (with the error), skipped or finished."""
     if job_return.status == JobStatus.FAILED:
         err = job_return._return_value  # the exception; .return_value would raise it
         message = " ".join(str(err).split())  # one line per failed run in the summary
         trace = "".join(traceback.format_exception(err)) if isinstance(err, BaseException) else ""
-        return JobRecord(
-            num, run_dir, "failed", duration_s, f"{type(err).__name__}: {message}", trace, runs
-        )
+        error = f"{type(err).__name__}: {message}"
+        return JobRecord(num, run_dir, "failed", duration_s, error, trace, runs, key, ended)
     value = job_return._return_value  # mesalab-run's JobResult (or SKIPPED, older callers)
     status = "skipped" if getattr(value, "skipped", False) or value == SKIPPED else "finished"
-    return JobRecord(num, run_dir, status, duration_s, runs=runs)
+    return JobRecord(num, run_dir, status, duration_s, runs=runs, key=key, ended=ended)
 
 
 def runs_of(config: DictConfig | None) -> int:
@@ -85,11 +102,11 @@ class SweepProgress:
     def __init__(self, total: int, name: str = "sweep", clock: Callable[[], float] = time.time):
         self.total, self.name, self.clock = total, name, clock
         self.start = clock()
-        self.records: dict[int, JobRecord] = {}
+        self.records: dict[str | int, JobRecord] = {}
 
     def add(self, record: JobRecord) -> None:
         """Count a job's record (a job recorded twice counts once, the last record wins)."""
-        self.records[record.num] = record
+        self.records[record.key or record.num] = record
 
     def count(self, status: str) -> int:
         """Runs whose job ended with ``status``."""
@@ -134,16 +151,17 @@ class SweepProgress:
         for r in failed:
             lines.append(f"FAILED {r.run_dir}: {r.error}")
         if failed:
-            lines.append(f"(each failed job's traceback: {RECORD_DIR}/<job number>.json)")
+            lines.append(f"(each failed job's traceback: {RECORD_DIR}/<job key>.json)")
         return "\n".join(lines)
 
 
 def write_record(folder: Path, record: JobRecord) -> None:
     """Write ``<folder>/<num>.json`` atomically (the monitor may read at any moment)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{record.num}.{os.getpid()}.tmp"
+    name = record.key or str(record.num)
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(asdict(record)))
-    tmp.replace(folder / f"{record.num}.json")
+    tmp.replace(folder / f"{name}.json")
 
 
 def read_records(folder: Path) -> list[JobRecord]:
@@ -169,13 +187,21 @@ class JobRecorder(Callback):
         if hc.mode is None or hc.mode.name != "MULTIRUN":
             return
         start = self._start.pop(hc.job.num, time.time())
-        took = time.time() - start
-        record = record_of(hc.job.num, hc.runtime.output_dir, job_return, took, runs_of(config))
+        now = time.time()
+        key = job_key(hc.overrides.task)
+        record = record_of(
+            hc.job.num, hc.runtime.output_dir, job_return, now - start, runs_of(config), key, now
+        )
         write_record(Path(hc.sweep.dir) / RECORD_DIR, record)
 
 
 class ProgressMonitor:
-    """Polls a sweep's record folder and shows its progress on ``stream`` or in the log."""
+    """Polls a sweep's record folder and shows its progress on ``stream`` or in the log.
+
+    ``keys`` (the :func:`job_key` of each job of this launch) and ``since`` (when it started,
+    epoch seconds) keep out other launches' records: earlier ones, and concurrent ones into
+    the same sweep directory. ``None`` counts every record in the folder.
+    """
 
     def __init__(
         self,
@@ -184,8 +210,12 @@ class ProgressMonitor:
         stream: IO[str] | None = None,
         log_every: float = 60.0,
         poll_every: float = 1.0,
+        keys: Iterable[str] | None = None,
+        since: float | None = None,
     ) -> None:
         self.folder, self.progress = Path(folder), progress
+        self.keys = None if keys is None else set(keys)
+        self.since = since
         self.stream = sys.stderr if stream is None else stream
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.log_every, self.poll_every = log_every, poll_every
@@ -197,7 +227,8 @@ class ProgressMonitor:
     def poll(self) -> None:
         """Read new records; redraw the line (terminal) or log it when due (otherwise)."""
         for record in read_records(self.folder):
-            self.progress.add(record)
+            if self.ours(record):
+                self.progress.add(record)
         if self.tty:
             # back to column 0 after drawing: a job's log line then writes over the progress
             # line instead of after it, and the next poll draws it again
@@ -208,6 +239,12 @@ class ProgressMonitor:
         if now - self._last_log >= self.log_every and done != self._logged_done:
             log.info("%s", self.progress.line())
             self._last_log, self._logged_done = now, done
+
+    def ours(self, record: JobRecord) -> bool:
+        """Whether ``record`` is of a job of this launch that ended after it started."""
+        if self.keys is not None and record.key not in self.keys:
+            return False
+        return self.since is None or record.ended >= self.since
 
     def start(self) -> None:
         """Poll in a daemon thread until :meth:`stop`."""
@@ -237,11 +274,15 @@ class ProgressMonitor:
             hydra = getattr(jr.hydra_cfg, "hydra", None) if jr.hydra_cfg is not None else None
             if hydra is None:
                 continue
-            num, old = hydra.job.num, self.progress.records.get(hydra.job.num)
+            num = hydra.job.num
+            task = OmegaConf.select(jr.hydra_cfg, "hydra.overrides.task", default=None)
+            key = "" if task is None else job_key(task)
+            old = self.progress.records.get(key or num)
             if old is None or jr.status == JobStatus.FAILED:
                 duration = old.duration_s if old else 0.0
                 runs = runs_of(jr.cfg)
-                self.progress.add(record_of(num, hydra.runtime.output_dir, jr, duration, runs))
+                record = record_of(num, hydra.runtime.output_dir, jr, duration, runs, key)
+                self.progress.add(record)
         if self.tty:
             self.stream.write("\r\033[K")  # the summary's first line repeats it
             self.stream.flush()

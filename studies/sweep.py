@@ -13,7 +13,6 @@ Two combinations coincide when:
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any
 
 from mesalab.studies.conditions import core_class, group_option, signal_class
@@ -111,9 +110,3 @@ def job_size(job: list[str]) -> int:
         if o.startswith("population.members="):
             return o.count("{")
     return 1
-
-
-def clear_records(folder: Path) -> None:
-    """Remove a sweep's job records (``*.json`` under ``folder``) before a new launch."""
-    for record in folder.glob("*.json"):
-        record.unlink(missing_ok=True)

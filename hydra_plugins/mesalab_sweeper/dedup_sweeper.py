@@ -15,6 +15,7 @@ each failed run's directory and error, and then the sweep fails.
 
 # No `from __future__ import annotations`: Hydra imports plugins outside sys.modules, where
 # dataclasses cannot resolve string annotations.
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional  # noqa: UP035 (no future import: Hydra scans plugins)
@@ -25,10 +26,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
-from mesalab.studies.progress import RECORD_DIR, ProgressMonitor, SweepProgress
+from mesalab.studies.progress import RECORD_DIR, ProgressMonitor, SweepProgress, job_key
 from mesalab.studies.sweep import (
     canonical_value,
-    clear_records,
     dedupe_jobs,
     group_jobs,
     job_size,
@@ -127,10 +127,15 @@ class DedupSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        clear_records(sweep_dir / RECORD_DIR)  # records of an earlier launch are not this one's
         total = sum(job_size(job) for batch in self.overrides for job in batch)  # runs
+        # only this launch's jobs, ended after it started: not an earlier launch's records,
+        # nor those of another launch into the same sweep dir running at the same time
         monitor = ProgressMonitor(
-            sweep_dir / RECORD_DIR, SweepProgress(total, sweep_dir.name), log_every=self.log_every
+            sweep_dir / RECORD_DIR,
+            SweepProgress(total, sweep_dir.name),
+            log_every=self.log_every,
+            keys=[job_key(job) for batch in self.overrides for job in batch],
+            since=time.time(),
         )
         monitor.start()
         returns: list[Any] = []

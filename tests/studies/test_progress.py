@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +18,7 @@ from mesalab.studies.progress import (
     ProgressMonitor,
     SweepProgress,
     fmt_duration,
+    job_key,
     read_records,
     record_of,
     write_record,
@@ -134,9 +135,34 @@ def test_monitor_takes_failures_from_the_launcher_returns(tmp_path: Path) -> Non
     assert mon.stop([jr]).splitlines()[1] == "FAILED d: OSError: killed"
 
 
+def test_monitor_counts_only_its_own_launch(tmp_path: Path) -> None:
+    """Two launches into one sweep dir: an earlier launch's record of one of our jobs and a
+    concurrent launch's record of another job are not counted (nor erased)."""
+    ours = [["task=a", "seed=0"], ["seed=1", "task=a"]]
+    keys = [job_key(job) for job in ours]
+    assert keys[0] == job_key(["seed=0", "task=a"]) and keys[0] != keys[1]  # order-free
+    mon = ProgressMonitor(
+        tmp_path, SweepProgress(2, "s", Clock()), stream=io.StringIO(), keys=keys, since=500.0
+    )
+    write_record(tmp_path, JobRecord(0, "a", "finished", 5.0, key=keys[0], ended=400.0))
+    write_record(tmp_path, JobRecord(0, "x", "finished", 5.0, runs=7, key="other", ended=600.0))
+    mon.poll()
+    assert mon.progress.done == 0
+    write_record(tmp_path, JobRecord(0, "a", "failed", 5.0, "E: x", key=keys[0], ended=550.0))
+    write_record(tmp_path, JobRecord(1, "b", "finished", 5.0, key=keys[1], ended=560.0))
+    mon.poll()
+    assert (mon.progress.done, mon.progress.count("failed")) == (2, 1)
+    assert {r.key for r in read_records(tmp_path)} == {*keys, "other"}
+
+
 def test_a_real_sweep_shows_progress_and_names_its_failed_run(tmp_path: Path) -> None:
     """Two runs through Hydra's basic launcher; the dependent bandit refuses three arms."""
     env = {**os.environ, "WANDB_MODE": "disabled"}
+    records_dir = tmp_path / "sweeps" / "progress" / ".progress"
+    # another launch into the same sweep dir, running at the same time: not counted
+    write_record(
+        records_dir, JobRecord(0, "elsewhere", "finished", 1.0, runs=5, key="x", ended=4e9)
+    )
     args = [
         sys.executable,
         "-m",
@@ -153,11 +179,16 @@ def test_a_real_sweep_shows_progress_and_names_its_failed_run(tmp_path: Path) ->
     out = done.stdout + done.stderr
     assert done.returncode != 0, out[-3000:]
     assert "progress: 2/2 runs done (1 finished, 1 failed, 0 skipped)" in out, out[-3000:]
+    # counted from the jobs' records (the last poll's line, with its ETA), not only from the
+    # launcher's returns: the callback's key of each job is the sweeper's
+    assert re.search(r"progress: 2/2 runs done \(1 finished.*, ETA 0s", out), out[-3000:]
     failed_dir = tmp_path / "sweeps" / "progress" / "dependent_bandit_lstm_rl_mem-on_related_s0"
     assert f"FAILED {failed_dir}: ConfigError:" in out  # refused before training
     assert "num_arms=3 is not allowed" in out and "1 of 2 runs failed" in out
-    records = read_records(tmp_path / "sweeps" / "progress" / ".progress")
+    records = [r for r in read_records(records_dir) if r.key != "x"]
     assert sorted(r.status for r in records) == ["failed", "finished"]
     failed = next(r for r in records if r.status == "failed")
     assert "Traceback" in failed.traceback and failed.duration_s > 0
-    assert json.loads((tmp_path / "sweeps/progress/.progress/0.json").read_text())["num"] == 0
+    # a record is named by its job's key: the hash of the overrides the run saved
+    overrides = OmegaConf.load(failed_dir / ".hydra" / "overrides.yaml")
+    assert (records_dir / f"{job_key(overrides)}.json").exists() and failed.num in (0, 1)
