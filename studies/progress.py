@@ -151,12 +151,13 @@ class SweepProgress:
         for r in failed:
             lines.append(f"FAILED {r.run_dir}: {r.error}")
         if failed:
-            lines.append(f"(each failed job's traceback: {RECORD_DIR}/<job key>.json)")
+            paths = ", ".join(f"{RECORD_DIR}/{r.key or r.num}.json" for r in failed)
+            lines.append(f"(each failed job's traceback is in its record: {paths})")
         return "\n".join(lines)
 
 
 def write_record(folder: Path, record: JobRecord) -> None:
-    """Write ``<folder>/<num>.json`` atomically (the monitor may read at any moment)."""
+    """Write ``<folder>/<key>.json`` atomically (the monitor may read at any moment)."""
     folder.mkdir(parents=True, exist_ok=True)
     name = record.key or str(record.num)
     tmp = folder / f".{name}.{os.getpid()}.tmp"
@@ -164,9 +165,10 @@ def write_record(folder: Path, record: JobRecord) -> None:
     tmp.replace(folder / f"{name}.json")
 
 
-def read_records(folder: Path) -> list[JobRecord]:
-    """Every complete record in ``folder``."""
-    return [JobRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+def read_records(folder: Path, keys: Iterable[str] | None = None) -> list[JobRecord]:
+    """The complete records in ``folder``: every one, or those of the jobs ``keys``."""
+    paths = sorted(folder.glob("*.json")) if keys is None else [folder / f"{k}.json" for k in keys]
+    return [JobRecord(**json.loads(p.read_text())) for p in paths if p.exists()]
 
 
 class JobRecorder(Callback):
@@ -226,7 +228,7 @@ class ProgressMonitor:
 
     def poll(self) -> None:
         """Read new records; redraw the line (terminal) or log it when due (otherwise)."""
-        for record in read_records(self.folder):
+        for record in read_records(self.folder, self.keys):
             if self.ours(record):
                 self.progress.add(record)
         if self.tty:

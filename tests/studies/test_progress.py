@@ -81,6 +81,10 @@ def test_summary_names_every_failed_run_and_its_error() -> None:
         "FAILED out/run_b: ValueError: num_arms=3",
         "FAILED out/run_d: RuntimeError: diverged",
     ]
+    assert (
+        lines[4]
+        == "(each failed job's traceback is in its record: .progress/1.json, .progress/3.json)"
+    )
 
 
 def test_durations_read_as_people_write_them() -> None:
@@ -189,6 +193,7 @@ def test_a_real_sweep_shows_progress_and_names_its_failed_run(tmp_path: Path) ->
     assert sorted(r.status for r in records) == ["failed", "finished"]
     failed = next(r for r in records if r.status == "failed")
     assert "Traceback" in failed.traceback and failed.duration_s > 0
+    assert f"its record: .progress/{failed.key}.json)" in out
     # a record is named by its job's key: the hash of the overrides the run saved
     overrides = OmegaConf.load(failed_dir / ".hydra" / "overrides.yaml")
     assert (records_dir / f"{job_key(overrides)}.json").exists() and failed.num in (0, 1)
