@@ -31,6 +31,8 @@ ABLATIONS: tuple[tuple[str, str, dict], ...] = (
     ("related tasks (vs trialwise)", "distribution trialwise", {"distribution": "trialwise"}),
 )
 FULL = {"signal": "rl", "distribution": "related", "history_inputs": True}
+#: the verdict row of the full condition (its ``condition``)
+FULL_CONDITION = "all three (full)"
 
 
 @dataclass
@@ -100,7 +102,7 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
                 task,
                 arch,
                 variant,
-                "all three (full)",
+                FULL_CONDITION,
                 f"{mem}, training rl, distribution related",
                 full_stat,
                 text,

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mesalab.analysis.conditions import summary_lines, verdicts
+from mesalab.analysis.conditions import FULL_CONDITION, summary_lines, verdicts
 from mesalab.analysis.diversity import diversity_blocks, ood_blocks
 from mesalab.analysis.report_controllers import analysis_blocks, controller_blocks
 from mesalab.analysis.report_figures import curves_figure, improvement_figure, slug
@@ -99,9 +99,35 @@ def results_table(groups: list[Group], runs: list[Run]) -> Block:
     return ("table", header, rows)
 
 
-def verdict_table(groups: list[Group]) -> tuple[Block, Block]:
-    """The necessary/sufficient table and its one-line-per-arch summary."""
+CONDITIONS_TEXT = (
+    "Full condition: memory on, training rl, distribution related. It shows "
+    "improvement when its interval lies above 0 (the conditions are then "
+    "sufficient); an ablation removes the improvement when its interval "
+    "includes 0 or lies below it (the condition it removes is then necessary). "
+    "Memory off still sees the last trial's action and reward (it tests memory "
+    "beyond one trial); memory and history inputs off sees no history at all. A seed "
+    "learned when its own improvement interval (over tasks) lies above 0; separately, "
+    "when its regret is at most 2x the ideal observer's. `seeds backing it` counts "
+    "the seeds on the verdict's side, so one collapsed seed is counted, not hidden."
+)
+
+
+def conditions_blocks(groups: list[Group]) -> list[Block]:
+    """The necessary/sufficient section: a summary per arch and the table of verdicts; one
+    sentence instead when no arch ran the full condition (a sweep that tests something else,
+    such as task diversity under supervised training), where every verdict would be empty."""
     vs = verdicts(groups)
+    head: Block = ("h", 2, "Necessary and sufficient conditions")
+    if all(v.stat is None for v in vs if v.condition == FULL_CONDITION):
+        return [
+            head,
+            (
+                "p",
+                "Not tested by this sweep: no run has the full condition (memory on, training "
+                "rl, distribution related), against which the three conditions' ablations "
+                "are read.",
+            ),
+        ]
     variants = any(v.variant for v in vs)
     header = ["task", "arch"] + (["variant"] if variants else [])
     header += ["condition tested", "setting", "improvement [95%]", "seeds", "verdict"]
@@ -113,7 +139,7 @@ def verdict_table(groups: list[Group]) -> tuple[Block, Block]:
         + [v.backing()]
         for v in vs
     ]
-    return ("ul", summary_lines(vs)), ("table", header, rows)
+    return [head, ("p", CONDITIONS_TEXT), ("ul", summary_lines(vs)), ("table", header, rows)]
 
 
 def sweep_label(sweep_dir: Path) -> str:
@@ -202,24 +228,7 @@ def build_blocks(runs: list[Run], skipped: list[Path], sweep_dir: Path, out: Pat
     if skipped:
         reasons = "; ".join(f"`{p.name}`: {skip_reason(p)}" for p in skipped)
         blocks.append(("p", f"Skipped runs: {reasons}."))
-    summary, table = verdict_table(groups)
-    blocks += [
-        ("h", 2, "Necessary and sufficient conditions"),
-        (
-            "p",
-            "Full condition: memory on, training rl, distribution related. It shows "
-            "improvement when its interval lies above 0 (the conditions are then "
-            "sufficient); an ablation removes the improvement when its interval "
-            "includes 0 or lies below it (the condition it removes is then necessary). "
-            "Memory off still sees the last trial's action and reward (it tests memory "
-            "beyond one trial); memory and history inputs off sees no history at all. A seed "
-            "learned when its own improvement interval (over tasks) lies above 0; separately, "
-            "when its regret is at most 2x the ideal observer's. `seeds backing it` counts "
-            "the seeds on the verdict's side, so one collapsed seed is counted, not hidden.",
-        ),
-        summary,
-        table,
-    ]
+    blocks += conditions_blocks(groups)
     improvement_figure(groups, figs / "improvement.png")
     blocks += [
         ("h", 2, "Post-freeze improvement"),

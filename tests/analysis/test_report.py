@@ -458,3 +458,24 @@ def test_k_of_n_seeds_learned_counts_a_collapse(tmp_path: Path) -> None:
     learned = {(r["arch"], r["memory"]): r["seeds learned"] for r in table}
     assert learned["lstm", "on"] == "2 of 3 improved, 1 of 3 within 2x bayes_optimal"
     assert learned["gru", "off"].startswith("0 of 3 improved")
+
+
+def test_a_sweep_without_the_full_condition_says_the_conditions_are_not_tested(
+    tmp_path: Path,
+) -> None:
+    """A supervised-only sweep (as a task-diversity one) gets one sentence, not a table of
+    empty verdicts; a sweep with the full condition keeps the table."""
+    root = tmp_path / "sup"
+    for seed in range(2):
+        write_run(root, "lstm", "supervised", True, "related", seed, 0.2)
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    section = md.split("## Necessary and sufficient conditions")[1].split("\n## ")[0]
+    assert "Not tested by this sweep: no run has the full condition" in section
+    assert "| condition tested" not in section and "not run" not in section
+    write_run(root, "lstm", "rl", True, "related", 0, 0.3)
+    assert main([str(root), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    section = md.split("## Necessary and sufficient conditions")[1].split("\n## ")[0]
+    assert "| condition tested" in section and "Not tested by this sweep" not in section
