@@ -228,8 +228,9 @@ class ProgressMonitor:
 
     def poll(self) -> None:
         """Read new records; redraw the line (terminal) or log it when due (otherwise)."""
+        # only this launch's jobs' files are read; of those, only records written after it began
         for record in read_records(self.folder, self.keys):
-            if self.ours(record):
+            if self.since is None or record.ended >= self.since:
                 self.progress.add(record)
         if self.tty:
             # back to column 0 after drawing: a job's log line then writes over the progress
@@ -241,12 +242,6 @@ class ProgressMonitor:
         if now - self._last_log >= self.log_every and done != self._logged_done:
             log.info("%s", self.progress.line())
             self._last_log, self._logged_done = now, done
-
-    def ours(self, record: JobRecord) -> bool:
-        """Whether ``record`` is of a job of this launch that ended after it started."""
-        if self.keys is not None and record.key not in self.keys:
-            return False
-        return self.since is None or record.ended >= self.since
 
     def start(self) -> None:
         """Poll in a daemon thread until :meth:`stop`."""
