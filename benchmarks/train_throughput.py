@@ -9,6 +9,7 @@ of episodes, then one whole-sequence forward and backward per update (``mesalab.
 Peer:
 the way most public meta-RL reimplementations train, one episode at a time, acting and keeping
 the autograd graph step by step, one update per episode. Prints env-steps/s and the ratio.
+A last row per batch size is the ceiling: the update's recurrent matmuls alone.
 """
 
 from __future__ import annotations
@@ -99,6 +100,24 @@ def peer(seconds: float, trials: int = 100, gamma: float = 0.9) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def matmul_ceiling(seconds: float, batch_size: int, hidden: int = 48, trials: int = 100) -> float:
+    """Env-steps/s if an update did nothing but its recurrent matmuls (a ceiling for ``ours``).
+
+    Per step: acting and the training forward (one (B, H) @ (H, 4H) each), and the backward's
+    two (the gradients of h and of the recurrent weights), at the LSTM's shapes, one thread.
+    """
+    h, w = torch.randn(1, batch_size, hidden), torch.randn(1, hidden, 4 * hidden)
+    b, g, w_t = torch.randn(1, batch_size, 4 * hidden), torch.randn(1, batch_size, 4 * hidden), w.mT
+    w_t = w_t.contiguous()
+    steps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(trials):
+            torch.baddbmm(b, h, w), torch.baddbmm(b, h, w)
+            torch.bmm(g, w_t), torch.bmm(h.mT, g)
+        steps += batch_size * trials
+    return steps / (time.perf_counter() - t0)
+
+
 def main() -> None:
     """Measure both side by side and print a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,6 +135,10 @@ def main() -> None:
     for b in (int(x) for x in args.batch_sizes.split(",")):
         fig = ours(args.seconds, b)
         print(f"| mesalab A2C, batch {b} | {fig:,.0f} | {fig / base:.1f}x |")
+        cap = matmul_ceiling(args.seconds, b)
+        print(
+            f"| its recurrent matmuls alone (ceiling), batch {b} | {cap:,.0f} | {cap / base:.1f}x |"
+        )
 
 
 if __name__ == "__main__":
