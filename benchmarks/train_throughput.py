@@ -107,8 +107,8 @@ def matmul_ceiling(seconds: float, batch_size: int, hidden: int = 48, trials: in
     two (the gradients of h and of the recurrent weights), at the LSTM's shapes, one thread.
     """
     h, w = torch.randn(1, batch_size, hidden), torch.randn(1, hidden, 4 * hidden)
-    b, g, w_t = torch.randn(1, batch_size, 4 * hidden), torch.randn(1, batch_size, 4 * hidden), w.mT
-    w_t = w_t.contiguous()
+    b, g = torch.randn(1, batch_size, 4 * hidden), torch.randn(1, batch_size, 4 * hidden)
+    w_t = w.mT.contiguous()  # laid out as the backward's weight gradient reads it
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         for _ in range(trials):
