@@ -95,18 +95,28 @@ def population_trainer(core: str, size: int, device: str, streams: str) -> Calla
     return update
 
 
-def median_seconds(trainers: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+def median_seconds(
+    trainers: dict[str, Callable[[], None]], rounds: int, device: str
+) -> dict[str, float]:
     """Median seconds per update of each trainer, timed in turn within each round.
 
     Interleaved so that all see the same load (the machine is shared): ratios are the claim.
+    On CUDA each update is timed to the end of its kernels (synchronised before and after).
     """
+
+    def sync() -> None:
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
+
     for update in trainers.values():  # warm-up
         update()
     times: dict[str, list[float]] = {name: [] for name in trainers}
     for _ in range(rounds):
         for name, update in trainers.items():
+            sync()
             t0 = time.perf_counter()
             update()
+            sync()
             times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
@@ -143,6 +153,7 @@ def main() -> None:
                     "big": solo_trainer(core, EPISODES * p, args.device),
                 },
                 args.updates,
+                args.device,
             )
             pop, seq, big = (
                 p * steps / secs["population"],

@@ -7,5 +7,9 @@ import torch
 torch.set_num_threads(1)
 
 
+# float32 on CUDA as a run has it (studies.run.full_fp32): cuDNN's RNNs default to TF32
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
 #: devices a test marked ``device`` runs on: the CPU, and CUDA when this machine has one
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

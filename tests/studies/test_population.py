@@ -114,13 +114,35 @@ def test_member_trains_bit_for_bit_as_its_solo_run(core: str, signal: str, devic
     specs = [(0, "related", None), (1, "pool", 4), (2, "single", None)]
     solos, state, logs, _, _ = train_pop(core, fam, specs, SIGNALS[signal](), device)
     alone, solo_logs = train_solo(core, fam, specs[1], SIGNALS[signal](), device)
-    assert same_weights(solos[1], alone)
+    if device == "cpu":
+        assert same_weights(solos[1], alone)
+    else:
+        # CUDA picks its batched-GEMM and reduction kernels by shape, so a member of three and
+        # its solo run (a population of one) differ in rounding: at most 3e-6 after these
+        # updates on an H200 (README, "Devices"). Bit for bit holds on the CPU only.
+        for x, y in zip(solos[1].parameters(), alone.parameters(), strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=1e-5)
     for pop_m, solo_m in zip(logs, solo_logs, strict=True):
         for k, v in solo_m.items():
             if k != "charts/steps_per_s":
-                assert pop_m[1][k] == v, k
+                want = v if device == "cpu" else pytest.approx(v, rel=1e-4, abs=1e-6)
+                assert pop_m[1][k] == want, k
     assert state.errors == [None] * 3
     assert all(s.update == UPDATES for s in state.members)
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("core", ["lstm", "transformer"])
+def test_a_solo_run_repeats_bit_for_bit(core: str, device: str) -> None:
+    fam = family()
+    first, logs = train_solo(core, fam, (1, "pool", 4), A2C(), device)
+    again, logs_again = train_solo(core, fam, (1, "pool", 4), A2C(), device)
+    assert same_weights(first, again)
+    drop = "charts/steps_per_s"
+    assert [{k: v for k, v in m.items() if k != drop} for m in logs] == [
+        {k: v for k, v in m.items() if k != drop} for m in logs_again
+    ]
 
 
 @pytest.mark.parametrize("change", ["seed", "pool_size"])

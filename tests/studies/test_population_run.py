@@ -25,6 +25,7 @@ from mesalab.studies.progress import JobRecord, SweepProgress
 from mesalab.studies.run import Run, run
 from mesalab.studies.signals import A2C
 from mesalab.studies.sweep import group_jobs, job_size
+from tests.conftest import DEVICES
 from tests.studies.conftest import TINY
 
 NAME = "dependent_bandit_lstm_rl_mem-on_{}_s{}"
@@ -68,10 +69,15 @@ def job_dir(root: Path) -> Path:
     return root / ".populations" / "job"
 
 
-def test_a_population_of_one_writes_the_solo_runs_record(make_cfg, tmp_path: Path) -> None:
-    solo = run(make_cfg(*TINY, "seed=1"), tmp_path / "solo")
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_population_of_one_writes_the_solo_runs_record(
+    make_cfg, tmp_path: Path, device: str
+) -> None:
+    solo = run(make_cfg(*TINY, "seed=1", f"device={device}"), tmp_path / "solo")
     assert solo is not None
-    (rec,) = run_population(make_cfg(*TINY, members("seed:1")), job_dir(tmp_path / "pop"), Run)
+    cfg = make_cfg(*TINY, members("seed:1"), f"device={device}")
+    (rec,) = run_population(cfg, job_dir(tmp_path / "pop"), Run)
     member = tmp_path / "pop" / NAME.format("related", 1)
     assert rec is not None and "population" not in json.loads((member / "metrics.json").read_text())
     assert record(member) == record(tmp_path / "solo")
@@ -79,10 +85,14 @@ def test_a_population_of_one_writes_the_solo_runs_record(make_cfg, tmp_path: Pat
         assert (member / name).exists(), name
 
 
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("arch", sorted(config_cores()))
-def test_every_arch_trains_as_a_population_job(make_cfg, tmp_path: Path, arch: str) -> None:
+def test_every_arch_trains_as_a_population_job(
+    make_cfg, tmp_path: Path, arch: str, device: str
+) -> None:
     """Every arch config (Mamba one member after another), each member a finished run."""
-    cfg = make_cfg(*TINY, f"arch={arch}", members("seed:1", "seed:2"))
+    cfg = make_cfg(*TINY, f"arch={arch}", members("seed:1", "seed:2"), f"device={device}")
     recs = run_population(cfg, job_dir(tmp_path), Run)
     assert [r.seed for r in recs] == [1, 2] and all(r.frozen.verified for r in recs)
 
