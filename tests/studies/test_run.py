@@ -17,7 +17,7 @@ import torch
 from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.loop import TrainingDiverged
 from mesalab.studies.record import RunRecord
-from mesalab.studies.run import is_finished, run
+from mesalab.studies.run import full_fp32, is_finished, run
 from mesalab.studies.version import code_state
 from tests.studies.conftest import TINY
 
@@ -232,3 +232,15 @@ def test_wandb_offline_run_can_be_read_back(make_cfg, tmp_path: Path, monkeypatc
     assert inspected.returncode == 0, inspected.stderr
     text = inspected.stdout
     assert "eval/improvement" in text and "eval/regret" in text
+
+
+def test_full_fp32_turns_tf32_off() -> None:
+    """What a CUDA run calls (``resolve_device``): cuDNN's RNNs would otherwise use TF32."""
+    cudnn, cublas = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = cudnn.allow_tf32, cublas.allow_tf32
+    cudnn.allow_tf32 = cublas.allow_tf32 = True
+    try:
+        full_fp32()
+        assert not cudnn.allow_tf32 and not cublas.allow_tf32
+    finally:
+        cudnn.allow_tf32, cublas.allow_tf32 = before
