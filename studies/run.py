@@ -35,6 +35,7 @@ from mesalab.studies.config import (
     register_configs,
     register_resolvers,
 )
+from mesalab.studies.device import resolve_device
 from mesalab.studies.errors import Interrupted, clean_exit, signal_name
 from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, summary_scalars
 from mesalab.studies.load import build_objects
@@ -56,29 +57,6 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 def is_finished(run_dir: Path) -> bool:
     """A finished run is one whose ``metrics.json`` is a complete record (written last)."""
     return read_record(Path(run_dir)) is not None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when present, else CPU. On CUDA, float32 stays float32 (no TF32)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} is not allowed: no CUDA device is available here")
-    device = torch.device(name)
-    if device.type == "cuda":
-        full_fp32()
-    return device
-
-
-def full_fp32() -> None:
-    """Turn TF32 off in cuBLAS and cuDNN (process-wide).
-
-    cuDNN's LSTM and GRU use TF32 by default on Ampere and later. The solo modules (``nn.LSTM``)
-    then differ from the population cells (plain float32 matmuls) by about 1e-4 relative,
-    measured on an H200; at these widths TF32 buys no speed.
-    """
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
 
 
 def make_logger(

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from mesalab.studies.checkpoint import load_checkpoint
+from mesalab.studies.device import full_fp32
 from mesalab.studies.loop import TrainingDiverged
 from mesalab.studies.record import RunRecord
-from mesalab.studies.run import full_fp32, is_finished, run
+from mesalab.studies.run import is_finished, run
 from mesalab.studies.version import code_state
 from tests.studies.conftest import TINY
 
