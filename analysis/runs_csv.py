@@ -27,6 +27,7 @@ def flat_row(run: Run) -> dict[str, Any]:
         # K of a pool run; blank for related, single and trialwise
         "pool_size": pool_size(m.distribution) or None,
         "variant": run.variant,
+        "device": m.device,  # blank for records written before the field
     }
     for k in (
         "improvement",

@@ -40,8 +40,13 @@ def condition_of(record: RunRecord, name: str) -> Any:
     return True if name == "history_inputs" and value is None else value
 
 
-# overrides that never change what a run computes (bookkeeping, logging, launchers)
+# overrides that never change what a run computes (bookkeeping, logging, launchers), or that
+# change only its random realisation, as a seed does: the device, and the population a run
+# trained in (with shared streams its members draw from one stream, so the realisation depends
+# on who shares it, but not the setting; runs of one setting from populations of different
+# sizes are seeds of that setting)
 _BOOKKEEPING = (
+    "population",
     "seed",
     "out_root",
     "sweep_name",

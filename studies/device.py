@@ -17,6 +17,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def describe_device(device: torch.device) -> str:
+    """What a run trained on, for its record: ``cpu, torch 2.13.0+cpu`` or
+    ``cuda (NVIDIA H200), torch 2.11.0+cu130``. Results differ between devices (other kernels,
+    and a CUDA generator draws other numbers than the CPU's), so a record says which."""
+    name = device.type
+    if device.type == "cuda":
+        name += f" ({torch.cuda.get_device_name(device)})"
+    return f"{name}, torch {torch.__version__}"
+
+
 def full_fp32() -> None:
     """Turn TF32 off in cuBLAS and cuDNN (process-wide).
 

@@ -136,6 +136,9 @@ class RunRecord:
     #: the arch's RL recipe the run trained with (configs/training/rl.yaml: "default" when the
     #: arch has none); absent for other signals and for records written before recipes
     recipe: str | None = optional()
+    #: what it trained on: ``cpu, torch 2.13.0+cpu``, ``cuda (NVIDIA H200), torch ...``
+    #: (studies.device.describe_device; absent: records written before the field)
+    device: str | None = optional()
     version: int = RECORD_VERSION
 
     def to_dict(self) -> dict[str, Any]:

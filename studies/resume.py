@@ -152,7 +152,7 @@ def resume_from(
         if optimizer is not None and ck["optimizer"]:
             optimizer.load_state_dict(ck["optimizer"])
         for name, gen in generators.items():
-            gen.set_state(ck["rng"][name])
+            gen.set_state(ck["rng"][name].cpu())  # a CPU ByteTensor, on every device
         state = LoopState(**ck["loop"])
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
         arch = ck["config"].get("arch", {}).get("name", "?")

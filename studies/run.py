@@ -35,7 +35,7 @@ from mesalab.studies.config import (
     register_configs,
     register_resolvers,
 )
-from mesalab.studies.device import resolve_device
+from mesalab.studies.device import describe_device, resolve_device
 from mesalab.studies.errors import Interrupted, clean_exit, signal_name
 from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, summary_scalars
 from mesalab.studies.load import build_objects
@@ -129,6 +129,9 @@ class Run:
         #: the record's finish time; None: now, when the record is made (mesalab-reevaluate
         #: sets the recorded one, so a run evaluated again keeps when it finished)
         self.finished: str | None = None
+        #: the device the record names; None: this run's; "": unknown (mesalab-reevaluate keeps
+        #: the old record's, absent from records written before the field)
+        self.trained_on: str | None = None
         self._resolved = OmegaConf.to_container(cfg, resolve=True)
         #: the checkout this run was built from, read once: a commit made while it trains
         #: must not be recorded as the code that trained it
@@ -247,6 +250,9 @@ class Run:
             population=self.population,
             history_inputs=bool(cfg.condition.history_inputs),
             recipe=cfg.training.get("recipe"),
+            device=describe_device(self.device)
+            if self.trained_on is None
+            else self.trained_on or None,
         )
 
     def write(self, ev: Evaluation) -> RunRecord:

@@ -118,8 +118,11 @@ class TaskDistribution:
         self.pool_size = 1 if mode == "single" else pool_size
         self.pool: object | None = None
         if mode in ("single", "pool"):
-            # The pool is a fixed function of the seed, drawn once.
-            self.pool = self._distinct_pool(stream_generator(seed, "pool", device))
+            # The pool is a fixed function of the seed, drawn once, on the CPU whatever the
+            # device: a CUDA generator draws other numbers, so a run trained on CUDA and its
+            # analysis on the CPU would otherwise hold different training tasks.
+            pool = self._distinct_pool(stream_generator(seed, "pool"))
+            self.pool = tree_map(lambda x: x.to(device), pool)
 
     def _distinct_pool(self, generator: torch.Generator, max_redraws: int = 64) -> object:
         """``pool_size`` distinct tasks: rows that repeat an earlier one are redrawn."""

@@ -72,3 +72,20 @@ def test_one_setting_spelled_two_ways_is_one_variant(tmp_path: Path) -> None:
         "training.optimizer.lr=0.001",
         "training.optimizer.lr=0.01",
     ]
+
+
+def test_seeds_from_other_populations_and_devices_are_one_condition(tmp_path: Path) -> None:
+    # the population a run trained in (its size, its streams) and the device change only its
+    # random realisation, as a seed does: never a variant; a learning rate still is
+    for seed, extra in enumerate(
+        (
+            ("population.max_size=2",),
+            ("population.max_size=24", "device=cuda"),
+            ("population.streams=member",),
+        )
+    ):
+        write_run(tmp_path, "lstm", "rl", True, "related", seed, 0.1 * (seed + 1), extra=extra)
+    groups = group_runs(load_sweep(tmp_path)[0])
+    assert [(g.variant, g.stats["improvement"].mean) for g in groups] == [("", pytest.approx(0.2))]
+    write_run(tmp_path, "lstm", "rl", True, "related", 3, 0.5, extra=("training.optimizer.lr=0.5",))
+    assert len(group_runs(load_sweep(tmp_path)[0])) == 2

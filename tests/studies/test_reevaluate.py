@@ -29,6 +29,16 @@ def test_reevaluating_restores_a_reference_and_keeps_the_learner(make_cfg, tmp_p
     assert again["eval"] == before["eval"] and again["references"] == before["references"]
     assert again["train"] == before["train"] and again["ood"] == before["ood"]
     assert again["finished"] == before["finished"]  # when it finished stands
+    # the record names the device it trained on, and keeps it when evaluated elsewhere
+    assert before["device"].startswith("cpu, torch ")
+    elsewhere = dict(before, device="cuda (NVIDIA H200), torch 2.11.0+cu130")
+    (tmp_path / "metrics.json").write_text(json.dumps(elsewhere))
+    reevaluate(tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["device"] == elsewhere["device"]
+    unknown = {k: v for k, v in before.items() if k != "device"}  # before the field: stays absent
+    (tmp_path / "metrics.json").write_text(json.dumps(unknown))
+    reevaluate(tmp_path)
+    assert "device" not in json.loads((tmp_path / "metrics.json").read_text())
     # a stale reference (as a run evaluated by older code has) is replaced by today's figure
     stale = dict(before)
     stale["references"] = json.loads(json.dumps(before["references"]))

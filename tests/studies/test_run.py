@@ -65,7 +65,9 @@ def test_run_writes_the_design_outputs(make_cfg, tmp_path: Path) -> None:
         "finished",
         "history_inputs",
         "recipe",
+        "device",
     ]
+    assert on_disk["device"] == f"cpu, torch {torch.__version__}"  # what it trained on
     assert on_disk["history_inputs"] is True  # the default: previous action and reward seen
     assert on_disk["recipe"] == "default"  # lstm under training=rl: no arch recipe
     assert on_disk["code"] == code_state() and len(on_disk["code"]["commit"]) == 40

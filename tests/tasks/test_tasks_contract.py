@@ -24,6 +24,7 @@ from mesalab.tasks.base import StepOut
 from mesalab.tasks.distributions import latent_rows
 from mesalab.tasks.inputs import input_slices
 from mesalab.tasks.rollout import Policy, StepContext, Trajectory
+from tests.conftest import DEVICES
 
 NAMES = sorted(FAMILIES)
 MODES = [("related", None), ("single", None), ("pool", 3), ("trialwise", None)]
@@ -237,3 +238,21 @@ def test_every_reference_rolls_out(name: str) -> None:
         assert traj.rewards.shape == (32, T), ref_name
         assert torch.isfinite(traj.expected_rewards).all(), ref_name
         assert (traj.regret >= -1e-5).all(), ref_name
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", NAMES)
+def test_the_pool_is_the_same_on_every_device(name: str, device: str) -> None:
+    """A pool is drawn on the CPU and moved: a CUDA run and its CPU analysis share its tasks."""
+    family = build(name)
+    if family.num_distinct_tasks() is not None and family.num_distinct_tasks() < 4:
+        pytest.skip("fewer than 4 distinct tasks")
+    on_device = TaskDistribution(family, mode="pool", pool_size=4, seed=11, device=device)
+    on_cpu = TaskDistribution(family, mode="pool", pool_size=4, seed=11)
+    rows = latent_rows(on_device.pool)
+    assert rows.device.type == device
+    assert torch.equal(rows.cpu(), latent_rows(on_cpu.pool))
+    # the pool's tasks, not only its rows: a batch sampled on the device indexes them
+    picked = latent_rows(on_device.sample(64, stream_generator(11, "train", device)))
+    assert ((picked[:, None] == rows[None]).all(-1).sum(-1) == 1).all()
