@@ -250,9 +250,8 @@ class Run:
             population=self.population,
             history_inputs=bool(cfg.condition.history_inputs),
             recipe=cfg.training.get("recipe"),
-            device=describe_device(self.device)
-            if self.trained_on is None
-            else self.trained_on or None,
+            device=(describe_device(self.device) if self.trained_on is None else self.trained_on)
+            or None,
         )
 
     def write(self, ev: Evaluation) -> RunRecord:
