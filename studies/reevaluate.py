@@ -67,7 +67,7 @@ def reevaluate(run_dir: str | Path) -> tuple[RunRecord, dict[str, tuple[Any, Any
     run.population = old.get("population")
     # when it finished stands too (records before the field: the file's time, before rewriting)
     run.finished = old.get("finished") or utc_stamp(metrics_path.stat().st_mtime)
-    run.trained_on = old.get("device", "")  # where it trained, not where it is evaluated again
+    run.trained_on = old.get("device")  # where it trained, not where it is evaluated again
     # the recorded training figures stand (a population member's wall time is its share)
     run.state.env_steps = int(old["train"]["env_steps"])
     run.state.wall_s = float(old["train"]["wall_s"])

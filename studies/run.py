@@ -129,9 +129,9 @@ class Run:
         #: the record's finish time; None: now, when the record is made (mesalab-reevaluate
         #: sets the recorded one, so a run evaluated again keeps when it finished)
         self.finished: str | None = None
-        #: the device the record names; None: this run's; "": unknown (mesalab-reevaluate keeps
-        #: the old record's, absent from records written before the field)
-        self.trained_on: str | None = None
+        #: the device the record names (mesalab-reevaluate keeps the old record's: None, and
+        #: no field, for records written before it)
+        self.trained_on: str | None = describe_device(self.device)
         self._resolved = OmegaConf.to_container(cfg, resolve=True)
         #: the checkout this run was built from, read once: a commit made while it trains
         #: must not be recorded as the code that trained it
@@ -250,8 +250,7 @@ class Run:
             population=self.population,
             history_inputs=bool(cfg.condition.history_inputs),
             recipe=cfg.training.get("recipe"),
-            device=(describe_device(self.device) if self.trained_on is None else self.trained_on)
-            or None,
+            device=self.trained_on,
         )
 
     def write(self, ev: Evaluation) -> RunRecord:

@@ -246,7 +246,8 @@ def test_every_reference_rolls_out(name: str) -> None:
 def test_the_pool_is_the_same_on_every_device(name: str, device: str) -> None:
     """A pool is drawn on the CPU and moved: a CUDA run and its CPU analysis share its tasks."""
     family = build(name)
-    if family.num_distinct_tasks() is not None and family.num_distinct_tasks() < 4:
+    count = family.num_distinct_tasks()
+    if count is not None and count < 4:
         pytest.skip("fewer than 4 distinct tasks")
     on_device = TaskDistribution(family, mode="pool", pool_size=4, seed=11, device=device)
     on_cpu = TaskDistribution(family, mode="pool", pool_size=4, seed=11)
