@@ -27,6 +27,7 @@ from mesalab.archs.population_cores import (
     PopulationLSTM,
     pop_linear,
 )
+from mesalab.archs.recurrence import Tape
 from mesalab.archs.recurrent import GRUCore, LSTMCore
 from mesalab.archs.slot_memory import SlotCore
 from mesalab.archs.transformer import TransformerCore
@@ -159,12 +160,20 @@ class PopulationLearner:
         return self.core.initial_memory(self.size, batch_size, device)
 
     def forward(
-        self, inputs: Tensor, memory: Memory, prepared: dict[str, Tensor] | None = None
+        self,
+        inputs: Tensor,
+        memory: Memory,
+        prepared: dict[str, Tensor] | None = None,
+        tape: Tape | None = None,
     ) -> tuple[LearnerOutput, Memory]:
-        """(P, B, T, D) inputs -> heads (P, B, T, ...) at every step and the next memory."""
+        """(P, B, T, D) inputs -> heads (P, B, T, ...) at every step and the next memory.
+
+        ``tape``: filled while acting step by step, reused by the training forward on the
+        whole sequence (``mesalab.archs.recurrence.Tape``; the weights must not change between).
+        """
         w = self.prepare() if prepared is None else prepared
         inputs = self.template.select_inputs(inputs)  # (P, B, T, D') the columns it sees
-        feats, memory = self.core.forward(w, inputs, memory)  # (P, B, T, H)
+        feats, memory = self.core.forward(w, inputs, memory, tape)  # (P, B, T, H)
         p, b, t, h = feats.shape
         heads = pop_linear(feats.reshape(p, b * t, h), w["heads.w"], w["heads.b"])
         heads = heads.reshape(p, b, t, -1)  # (P, B, T, 2A+1)

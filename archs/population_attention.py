@@ -22,6 +22,7 @@ from torch import Tensor
 from mesalab.archs.base import Memory, check
 from mesalab.archs.cache import append, keep
 from mesalab.archs.population_cores import Params, PopulationCore, fold, pop_linear
+from mesalab.archs.recurrence import Tape
 
 # Torch reshapes, not einops, with shapes in comments: these run at every acting step and
 # update, where einops' per-call Python work is not free (the issue 19 report compares).
@@ -68,7 +69,9 @@ class PopulationSlot(PopulationCore):
         mem = self.core.initial_memory(p * b, device)
         return {k: v.reshape(p, b, *v.shape[1:]) for k, v in mem.items()}  # (P, B, ...)
 
-    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+    def forward(
+        self, w: dict[str, Tensor], x: Tensor, memory: Memory, tape: Tape | None = None
+    ) -> tuple[Tensor, Memory]:
         """(P, B, T, D) -> (P, B, T, W) through ``SlotCore.read`` with P folded into B."""
         flat, (p, b, t) = fold(x)
         h = torch.relu(pop_linear(flat, w["c.w"], w["c.b"]))  # (P, B*T, W)
@@ -107,7 +110,9 @@ class PopulationTransformer(PopulationCore):
         mem = self.core.initial_memory(p * b, device)
         return _unfold(mem, p, b)
 
-    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+    def forward(
+        self, w: dict[str, Tensor], x: Tensor, memory: Memory, tape: Tape | None = None
+    ) -> tuple[Tensor, Memory]:
         """(P, B, T, D) -> (P, B, T, d_model), attending to the cache and causally within T."""
         core, eps = self.core, self.core.config.layer_norm_epsilon
         flat, (p, b, t) = fold(x)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from mesalab.archs.base import Core, Memory
+from mesalab.archs.recurrence import Tape, lstm_cell, lstm_layer, project
 
 # Torch reshapes, not einops, with shapes in comments: these run at every acting step and
 # update, where einops' per-call Python work is not free (the issue 19 report compares).
@@ -57,8 +58,14 @@ class PopulationCore(ABC):
         """Memory at the start of a sequence, leading (P, B)."""
 
     @abstractmethod
-    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
-        """(P, B, T, D) and memory -> (P, B, T, out_dim) and the next memory."""
+    def forward(
+        self, w: dict[str, Tensor], x: Tensor, memory: Memory, tape: Tape | None = None
+    ) -> tuple[Tensor, Memory]:
+        """(P, B, T, D) and memory -> (P, B, T, out_dim) and the next memory.
+
+        ``tape``: per-step tensors kept while acting, for the training forward on the same
+        inputs to reuse (``mesalab.archs.recurrence.Tape``); cores without a use ignore it.
+        """
 
 
 class PopulationFFN(PopulationCore):
@@ -77,7 +84,9 @@ class PopulationFFN(PopulationCore):
         """Nothing to remember: an empty (P, B, 0) tensor."""
         return torch.zeros(p, b, 0, device=device)
 
-    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+    def forward(
+        self, w: dict[str, Tensor], x: Tensor, memory: Memory, tape: Tape | None = None
+    ) -> tuple[Tensor, Memory]:
         """Each step on its own; memory passes through."""
         h, (p, b, t) = fold(x)  # (P, B*T, D)
         for i in range(len(self.core.mlp)):  # Linear, ReLU, Linear, ReLU, ...
@@ -103,31 +112,14 @@ class PopulationLSTM(PopulationCore):
         z = torch.zeros(p, b, self.core.hidden_size, device=device)
         return (z, z.clone())
 
-    def _cell(self, gates: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
-        hs = self.core.hidden_size
-        s = torch.sigmoid(gates)  # (..., 4H); the g quarter holds sigmoid(2 g)
-        i, f, sg, o = s.split(hs, dim=-1)
-        # i * tanh(g) = 2 i sigmoid(2g) - i, and o * tanh(c) = 2 o sigmoid(2c) - o: the
-        # sigmoid form of tanh in as few operations as possible (each costs microseconds)
-        base = -i if c is None else f * c - i
-        c = torch.addcmul(base, i, sg, value=2.0)
-        return torch.addcmul(-o, o, torch.sigmoid(2 * c), value=2.0), c
-
-    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+    def forward(
+        self, w: dict[str, Tensor], x: Tensor, memory: Memory, tape: Tape | None = None
+    ) -> tuple[Tensor, Memory]:
         """Input projections for all steps at once, then one recurrent matmul per step."""
-        flat, (p, b, t) = fold(x)
-        xp = pop_linear(flat, w["w_ih"], w["b"]).reshape(p, b, t, -1)  # (P, B, T, 4H)
         if not self.memory:  # every step from the zero state: no recurrent term
-            return self._cell(xp, None)[0], memory
-        h, c = memory
-        outs = []
-        # unbind, not xp[:, :, t]: one backward for all steps instead of a zero-filled
-        # (P, B, T, 4H) gradient per step
-        for x_t in xp.unbind(dim=2):
-            gates = torch.baddbmm(x_t, h, w["w_hh"])  # (P, B, 4H)
-            h, c = self._cell(gates, c)
-            outs.append(h)
-        return torch.stack(outs, dim=2), (h, c)  # (P, B, T, H)
+            return lstm_cell(project(x, w["w_ih"], w["b"]), None)[0], memory
+        # in training one Function with a hand-written backward (mesalab.archs.recurrence)
+        return lstm_layer(x, w, memory, tape)  # (P, B, T, H), (h, c)
 
 
 class PopulationGRU(PopulationCore):
@@ -157,7 +149,9 @@ class PopulationGRU(PopulationCore):
             return n - z * n
         return torch.addcmul(n, z, h - n)  # (1 - z) n + z h
 
-    def forward(self, w: dict[str, Tensor], x: Tensor, memory: Memory) -> tuple[Tensor, Memory]:
+    def forward(
+        self, w: dict[str, Tensor], x: Tensor, memory: Memory, tape: Tape | None = None
+    ) -> tuple[Tensor, Memory]:
         """Input projections for all steps at once, then one recurrent matmul per step."""
         flat, (p, b, t) = fold(x)
         xp = pop_linear(flat, w["w_ih"], w["b_ih"]).reshape(p, b, t, -1)  # (P, B, T, 3H)

@@ -37,6 +37,7 @@ from torch import Tensor
 
 from mesalab.archs.base import LearnerOutput, check
 from mesalab.archs.population import PopulationLearner
+from mesalab.archs.recurrence import Tape
 from mesalab.studies.policy.action_heads import (
     ActionHead,
     DiscreteHead,
@@ -85,8 +86,12 @@ def population_rollout(
     batch_size: int,
     explore: bool,
     streams: str = "shared",
+    tape: Tape | None = None,
 ) -> Trajectory:
-    """One episode per row for P x B rows (member-major), every field (P*B, T, ...)."""
+    """One episode per row for P x B rows (member-major), every field (P*B, T, ...).
+
+    ``tape``: filled with the learner's per-step tensors, for the training forward to reuse.
+    """
     b, p, nt = batch_size, len(members), family.num_trials
     spans = groups(members, streams)
     rows = [slice(lo * b, hi * b) for lo, hi in spans]
@@ -126,7 +131,7 @@ def population_rollout(
         obs = family.observe(latent, state)
         inputs = build_inputs(family, obs, prev_action, prev_feedback, state.t)  # (P*B, D)
         oracle = family.oracle_action(latent, state)
-        out, memory = pop(inputs.reshape(p, b, 1, -1), memory, prepared)  # (P, B, 1, ...)
+        out, memory = pop(inputs.reshape(p, b, 1, -1), memory, prepared, tape)  # (P, B, 1, ...)
         step_out = LearnerOutput(**{k: v.flatten(0, 1)[:, 0] for k, v in vars(out).items()})
         if uniforms is not None and not deterministic:
             action = categorical_from_uniform(step_out.logits, uniforms[step])
@@ -228,10 +233,12 @@ def population_step(
     """
     p = pop.size
     check(len(optimizers) == p, "optimizers", len(optimizers), f"{p}, one per member")
+    tape = Tape()  # the acting steps, reused by the loss's forward (same weights, same bits)
     with torch.no_grad():
-        traj = population_rollout(pop, family, members, batch_size, signal.explores, streams)
+        traj = population_rollout(pop, family, members, batch_size, signal.explores, streams, tape)
     inputs = traj.inputs.reshape(p, batch_size, *traj.inputs.shape[1:])  # (P, B, T, D)
-    out, _ = pop(inputs, pop.initial_memory(batch_size))
+    out, _ = pop(inputs, pop.initial_memory(batch_size), tape=tape)
+    del tape
     losses, metrics = signal.population_loss(out, by_member(traj, p), action_head(family), progress)
     finite = torch.isfinite(losses.detach())
     ok = finite if alive is None else finite & alive

@@ -1,0 +1,178 @@
+"""The LSTM recurrence over a whole sequence as one Function, with a hand-written backward.
+
+Autograd records a dozen nodes per step of a written-out cell and, in the backward, fills a
+fresh tensor per node, concatenates the four gates' gradients and keeps a (P, B, T, 4H) input
+gradient. At a population's large batches that bookkeeping cost more than the arithmetic
+(``benchmarks/train_throughput.py``). Here the layer (input projection and recurrence) is one
+``torch.autograd.Function``:
+
+- **forward**: the same per-step kernels, on the same contiguous per-step tensors, as acting
+  (``lstm_steps`` serves both), so the policy the loss re-evaluates is bit for bit the one
+  that acted. With a ``Tape`` filled while acting, the forward does not recompute at all: it
+  takes the acting steps' tensors (the same bits).
+- **backward**: a reverse loop of in-place elementwise kernels into one reused (P, B, 4H)
+  buffer of the gates' gradients, one matmul per step for the hidden state's gradient and one
+  each to accumulate the two weights' gradients.
+
+Shapes: inputs ``x`` (P, B, T, D); ``w_ih`` (P, D, 4H), ``bias`` (P, 4H), ``w_hh`` (P, H, 4H)
+laid out as ``PopulationLSTM.prepare`` does (transposed; the g gate scaled by 2, as the cell
+computes tanh(g) as 2 sigmoid(2 g) - 1); memory (P, B, H). Each member's rows are computed
+alone, so a member's gradients do not depend on the other members. First derivatives only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+
+def lstm_cell(gates: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One LSTM step from pre-activations (..., 4H): (h, c, s, tc).
+
+    ``s`` is sigmoid of all four gates (the g quarter holds sigmoid(2 g), so tanh(g) = 2 s - 1),
+    ``tc`` is sigmoid(2 c) (tanh(c) = 2 tc - 1): what the backward needs.
+    """
+    hs = gates.shape[-1] // 4
+    s = torch.sigmoid(gates)  # (..., 4H)
+    i, f, sg, o = s.split(hs, dim=-1)
+    # i * tanh(g) = 2 i sigmoid(2g) - i, and o * tanh(c) = 2 o sigmoid(2c) - o: the sigmoid
+    # form of tanh in as few operations as possible (each costs microseconds)
+    base = -i if c is None else f * c - i
+    c = torch.addcmul(base, i, sg, value=2.0)
+    tc = torch.sigmoid(2 * c)
+    return torch.addcmul(-o, o, tc, value=2.0), c, s, tc
+
+
+def project(x: Tensor, w_ih: Tensor, bias: Tensor) -> Tensor:
+    """Input projections of every step at once: (P, B, T, D) -> (P, B, T, 4H)."""
+    p, b, t, d = x.shape
+    return torch.baddbmm(bias[:, None, :], x.reshape(p, b * t, d), w_ih).reshape(p, b, t, -1)
+
+
+class Tape:
+    """The per-step tensors of an acting rollout, for the training forward to reuse.
+
+    Filled by a core called step by step without gradients (``lstm_layer``); read by its next
+    call with gradients on the whole sequence of the same shape. It holds no weights: the caller
+    guarantees the weights did not change in between (``studies.population.population_step``).
+    """
+
+    def __init__(self) -> None:
+        self.memory: tuple[Tensor, ...] = ()  # the memory the first step started from
+        self.steps: tuple[list[Tensor], ...] = ()  # the core's lists, hidden state first
+
+    def __len__(self) -> int:
+        return len(self.steps[0]) if self.steps else 0
+
+    def record(self, memory: tuple[Tensor, ...], steps: tuple[list[Tensor], ...]) -> None:
+        """Append one call's steps (started from ``memory`` if it is the first call)."""
+        if not self.steps:
+            self.memory, self.steps = memory, tuple([] for _ in steps)
+        for kept, new in zip(self.steps, steps, strict=True):
+            kept.extend(new)
+
+    def fits(self, x: Tensor) -> bool:
+        """Whether the tape holds exactly the steps of inputs ``x`` (P, B, T, D)."""
+        return len(self) == x.shape[2] and self.steps[0][0].shape[:2] == x.shape[:2]
+
+
+def lstm_steps(xp: Tensor, w_hh: Tensor, h: Tensor, c: Tensor) -> tuple[list[Tensor], ...]:
+    """The recurrence without autograd: per-step lists (h, c, s, tc), each (P, B, ·)."""
+    steps: tuple[list[Tensor], ...] = ([], [], [], [])
+    for x_t in xp.unbind(dim=2):
+        for kept, v in zip(steps, lstm_cell(torch.baddbmm(x_t, h, w_hh), c), strict=True):
+            kept.append(v)
+        h, c = steps[0][-1], steps[1][-1]
+    return steps
+
+
+class LSTMLayer(torch.autograd.Function):
+    """(x, w_ih, bias, w_hh, h0, c0, tape) -> (hidden states (P, B, T, H), last cell state)."""
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        x: Tensor,
+        w_ih: Tensor,
+        bias: Tensor,
+        w_hh: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        tape: Tape | None,
+    ) -> tuple[Tensor, Tensor]:
+        if tape is not None and tape.fits(x):
+            h0, c0 = tape.memory
+            steps = tape.steps
+        else:
+            steps = lstm_steps(project(x, w_ih, bias), w_hh, h0, c0)
+        out = torch.stack(steps[0], dim=2)  # (P, B, T, H)
+        ctx.save_for_backward(x, w_ih, w_hh, h0, c0, out)
+        ctx.steps = steps[1:]  # intermediates: neither inputs nor outputs
+        return out, steps[1][-1]
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: FunctionCtx, d_out: Tensor | None, d_c_last: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, h0, c0, out = ctx.saved_tensors
+        cs, ss, tcs = ctx.steps
+        p, b, t, hs = out.shape
+        need = ctx.needs_input_grad
+        d_x = torch.empty_like(x) if need[0] else None
+        d_w_ih, d_bias, d_w_hh = torch.zeros_like(w_ih), out.new_zeros(p, 4 * hs), None
+        d_w_hh = torch.zeros_like(w_hh)
+        g = out.new_empty(p, b, 4 * hs)  # this step's gate pre-activation gradients
+        g_i, g_f, g_g, g_o = g.split(hs, dim=-1)
+        dc = torch.zeros_like(c0) if d_c_last is None else d_c_last.clone()
+        dh = torch.zeros_like(h0)  # from the next step's recurrent matmul
+        for k in range(t - 1, -1, -1):
+            s, tc = ss[k], tcs[k]
+            i, f, sg, o = s.split(hs, dim=-1)
+            c_prev, h_prev = (cs[k - 1], out[:, :, k - 1]) if k > 0 else (c0, h0)
+            dh_k = dh if d_out is None else dh.add_(d_out[:, :, k])
+            # h = o (2 tc - 1): do = dh (2 tc - 1); dc += dh o 4 tc (1 - tc)
+            torch.neg(dh_k, out=g_o).addcmul_(dh_k, tc, value=2.0)
+            dc.addcmul_(dh_k, torch.addcmul(tc, tc, tc, value=-1.0).mul_(o), value=4.0)
+            # c = f c_prev + i (2 sg - 1): di, df, d(sg) = 2 i dc; dc_prev = f dc
+            torch.neg(dc, out=g_i).addcmul_(dc, sg, value=2.0)
+            torch.mul(dc, c_prev, out=g_f)
+            torch.mul(dc, i, out=g_g).mul_(2.0)
+            dc.mul_(f)
+            g.mul_(torch.addcmul(s, s, s, value=-1.0))  # through the sigmoids: s (1 - s)
+            d_w_hh.baddbmm_(h_prev.transpose(1, 2), g)
+            d_w_ih.baddbmm_(x[:, :, k].transpose(1, 2), g)
+            d_bias.add_(g.sum(dim=1))
+            if d_x is not None:
+                torch.bmm(g, w_ih.transpose(1, 2), out=d_x[:, :, k])
+            dh = torch.bmm(g, w_hh.transpose(1, 2))  # (P, B, H)
+        return (
+            d_x,
+            d_w_ih if need[1] else None,
+            d_bias if need[2] else None,
+            d_w_hh if need[3] else None,
+            dh if need[4] else None,
+            dc if need[5] else None,
+            None,
+        )
+
+
+def lstm_layer(
+    x: Tensor, w: dict[str, Tensor], memory: tuple[Tensor, Tensor], tape: Tape | None = None
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Hidden states (P, B, T, H) and the next memory (h, c) of a memory-on LSTM.
+
+    With gradients: the Function (reusing a fitting ``tape``). Without: the recurrence alone,
+    appending its steps to ``tape`` if one is given (acting).
+    """
+    h0, c0 = memory
+    if torch.is_grad_enabled() and any(
+        v.requires_grad for v in (x, w["w_ih"], w["b"], w["w_hh"], h0, c0)
+    ):
+        out, c = LSTMLayer.apply(x, w["w_ih"], w["b"], w["w_hh"], h0, c0, tape)
+        return out, (out[:, :, -1].contiguous(), c)
+    steps = lstm_steps(project(x, w["w_ih"], w["b"]), w["w_hh"], h0, c0)
+    if tape is not None:
+        tape.record((h0, c0), steps)
+    return torch.stack(steps[0], dim=2), (steps[0][-1], steps[1][-1])

@@ -1,0 +1,96 @@
+"""The LSTM layer's hand-written backward against autograd through the same written-out cell,
+and the acting tape's reuse by the training forward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mesalab.archs.recurrence import LSTMLayer, Tape, lstm_cell, lstm_layer, project
+
+P, B, T, D, H = 2, 3, 5, 4, 3
+
+
+def _inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H):
+    g = torch.Generator().manual_seed(seed)
+    args = (
+        torch.randn(p, b, t, d, generator=g, dtype=dtype),  # x
+        0.5 * torch.randn(p, d, 4 * h, generator=g, dtype=dtype),  # w_ih
+        0.5 * torch.randn(p, 4 * h, generator=g, dtype=dtype),  # bias
+        0.5 * torch.randn(p, h, 4 * h, generator=g, dtype=dtype),  # w_hh
+        torch.randn(p, b, h, generator=g, dtype=dtype),  # h0
+        torch.randn(p, b, h, generator=g, dtype=dtype),  # c0
+    )
+    return [a.requires_grad_(grad) for a in args]
+
+
+def _autograd_reference(x, w_ih, bias, w_hh, h, c):
+    outs = []
+    for x_t in project(x, w_ih, bias).unbind(dim=2):
+        h, c, _, _ = lstm_cell(torch.baddbmm(x_t, h, w_hh), c)
+        outs.append(h)
+    return torch.stack(outs, dim=2), c
+
+
+def test_the_lstm_backward_passes_gradcheck():
+    args = _inputs()
+    assert torch.autograd.gradcheck(lambda *a: LSTMLayer.apply(*a, None), args)
+
+
+@pytest.mark.parametrize("which", ["hidden states", "last cell state", "both"])
+def test_the_lstm_gradients_equal_autograds_through_the_same_cell(which):
+    args = _inputs()
+    ref = [a.detach().clone().requires_grad_() for a in args]
+    g = torch.Generator().manual_seed(1)
+    w_out = torch.randn(P, B, T, H, generator=g, dtype=torch.float64)
+    w_c = torch.randn(P, B, H, generator=g, dtype=torch.float64)
+
+    def loss(out, c):
+        terms = {"hidden states": (out * w_out).sum(), "last cell state": (c * w_c).sum()}
+        return terms[which] if which in terms else sum(terms.values())
+
+    out, c = LSTMLayer.apply(*args, None)
+    loss(out, c).backward()
+    ref_out, ref_c = _autograd_reference(*ref)
+    loss(ref_out, ref_c).backward()
+    assert torch.equal(out, ref_out) and torch.equal(c, ref_c)  # the same forward kernels
+    for a, r in zip(args, ref, strict=True):
+        torch.testing.assert_close(a.grad, r.grad, rtol=1e-10, atol=1e-12)
+
+
+def _weights(args):
+    x, w_ih, bias, w_hh, h0, c0 = args
+    return x, {"w_ih": w_ih, "b": bias, "w_hh": w_hh}, (h0, c0)
+
+
+def test_acting_step_by_step_fills_a_tape_the_training_forward_reuses_bit_for_bit():
+    x, w, memory = _weights(_inputs(grad=False, dtype=torch.float32, p=3, b=32, t=7, d=5, h=48))
+    tape = Tape()
+    acted, m = [], memory
+    with torch.no_grad():  # acting: one step per call, as a rollout
+        for k in range(x.shape[2]):
+            o, m = lstm_layer(x[:, :, k : k + 1], w, m, tape)
+            acted.append(o)
+    assert len(tape) == x.shape[2] and tape.fits(x)
+    w["w_hh"].requires_grad_()
+    recomputed, (_, c_re) = lstm_layer(x, w, memory)  # training forward without the tape
+    replayed, (_, c_tape) = lstm_layer(x, w, memory, tape)
+    assert recomputed.grad_fn is not None and replayed.grad_fn is not None
+    assert torch.equal(recomputed.detach(), torch.cat(acted, dim=2))  # on-policy, bit for bit
+    assert torch.equal(replayed.detach(), recomputed.detach())
+    assert torch.equal(c_tape.detach(), c_re.detach()) and torch.equal(c_re.detach(), m[1])
+    (grad_re,) = torch.autograd.grad(recomputed.sum(), w["w_hh"])
+    (grad_tape,) = torch.autograd.grad(replayed.sum(), w["w_hh"])
+    assert torch.equal(grad_re, grad_tape)
+
+
+def test_a_tape_of_other_inputs_is_not_used():
+    x, w, memory = _weights(_inputs(grad=False))
+    tape = Tape()
+    with torch.no_grad():
+        lstm_layer(x[:, :, :2], w, memory, tape)  # two steps only
+    assert not tape.fits(x)
+    w["w_hh"].requires_grad_()
+    out, _ = lstm_layer(x, w, memory, tape)
+    assert out.shape[2] == x.shape[2]
+    torch.testing.assert_close(out, _autograd_reference(x, *w.values(), *memory)[0])
