@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from mesalab.archs.base import Core, Memory
-from mesalab.archs.recurrence import Tape, lstm_cell, lstm_layer, project
+from mesalab.archs.recurrence import Tape, gru_cell, gru_layer, lstm_cell, lstm_layer, project
 
 # Torch reshapes, not einops, with shapes in comments: these run at every acting step and
 # update, where einops' per-call Python work is not free (the issue 19 report compares).
@@ -140,27 +140,12 @@ class PopulationGRU(PopulationCore):
         """Zero hidden state (P, B, H)."""
         return torch.zeros(p, b, self.core.hidden_size, device=device)
 
-    def _cell(self, xp: Tensor, hp: Tensor, h: Tensor | None) -> Tensor:
-        hs = self.core.hidden_size
-        rz = torch.sigmoid(xp[..., : 2 * hs] + hp[..., : 2 * hs])
-        r, z = rz.split(hs, dim=-1)
-        n = torch.sigmoid(torch.addcmul(xp[..., 2 * hs :], r, hp[..., 2 * hs :])).mul(2).sub(1)
-        if h is None:  # from the zero state
-            return n - z * n
-        return torch.addcmul(n, z, h - n)  # (1 - z) n + z h
-
     def forward(
         self, w: dict[str, Tensor], x: Tensor, memory: Memory, tape: Tape | None = None
     ) -> tuple[Tensor, Memory]:
         """Input projections for all steps at once, then one recurrent matmul per step."""
-        flat, (p, b, t) = fold(x)
-        xp = pop_linear(flat, w["w_ih"], w["b_ih"]).reshape(p, b, t, -1)  # (P, B, T, 3H)
         if not self.memory:  # zero state: the recurrent term is its bias alone
-            return self._cell(xp, w["b_hh"][:, None, None, :], None), memory
-        h = memory
-        outs = []
-        for x_t in xp.unbind(dim=2):  # one backward for all steps (see PopulationLSTM)
-            hp = torch.baddbmm(w["b_hh"][:, None, :], h, w["w_hh"])  # (P, B, 3H)
-            h = self._cell(x_t, hp, h)
-            outs.append(h)
-        return torch.stack(outs, dim=2), h  # (P, B, T, H)
+            xp = project(x, w["w_ih"], w["b_ih"])  # (P, B, T, 3H)
+            return gru_cell(xp, w["b_hh"][:, None, None, :], None)[0], memory
+        # in training one Function with a hand-written backward (mesalab.archs.recurrence)
+        return gru_layer(x, w, memory, tape)  # (P, B, T, H), h

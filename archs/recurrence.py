@@ -176,3 +176,111 @@ def lstm_layer(
     if tape is not None:
         tape.record((h0, c0), steps)
     return torch.stack(steps[0], dim=2), (steps[0][-1], steps[1][-1])
+
+
+def gru_cell(xp: Tensor, hp: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """One GRU step from input and recurrent projections (..., 3H): (h, rz, n).
+
+    The n gate's parts are scaled by 2 (tanh(a) = 2 sigmoid(2 a) - 1); ``rz`` is sigmoid of the
+    r and z gates, ``n`` the candidate state: what the backward needs.
+    """
+    hs = xp.shape[-1] // 3
+    rz = torch.sigmoid(xp[..., : 2 * hs] + hp[..., : 2 * hs])
+    r, z = rz.split(hs, dim=-1)
+    n = torch.sigmoid(torch.addcmul(xp[..., 2 * hs :], r, hp[..., 2 * hs :])).mul(2).sub(1)
+    if h is None:  # from the zero state
+        return n - z * n, rz, n
+    return torch.addcmul(n, z, h - n), rz, n  # (1 - z) n + z h
+
+
+def gru_steps(xp: Tensor, w_hh: Tensor, b_hh: Tensor, h: Tensor) -> tuple[list[Tensor], ...]:
+    """The recurrence without autograd: per-step lists (h, rz, n, hp), each (P, B, ·)."""
+    steps: tuple[list[Tensor], ...] = ([], [], [], [])
+    for x_t in xp.unbind(dim=2):
+        hp = torch.baddbmm(b_hh[:, None, :], h, w_hh)  # (P, B, 3H)
+        for kept, v in zip(steps, (*gru_cell(x_t, hp, h), hp), strict=True):
+            kept.append(v)
+        h = steps[0][-1]
+    return steps
+
+
+class GRULayer(torch.autograd.Function):
+    """(x, w_ih, b_ih, w_hh, b_hh, h0, tape) -> hidden states (P, B, T, H)."""
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        x: Tensor,
+        w_ih: Tensor,
+        b_ih: Tensor,
+        w_hh: Tensor,
+        b_hh: Tensor,
+        h0: Tensor,
+        tape: Tape | None,
+    ) -> Tensor:
+        if tape is not None and tape.fits(x):
+            (h0,) = tape.memory
+            steps = tape.steps
+        else:
+            steps = gru_steps(project(x, w_ih, b_ih), w_hh, b_hh, h0)
+        out = torch.stack(steps[0], dim=2)  # (P, B, T, H)
+        ctx.save_for_backward(x, w_ih, w_hh, h0, out)
+        ctx.steps = steps[1:]
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, d_out: Tensor) -> tuple[Tensor | None, ...]:
+        x, w_ih, w_hh, h0, out = ctx.saved_tensors
+        rzs, ns, hps = ctx.steps
+        p, b, t, hs = out.shape
+        need = ctx.needs_input_grad
+        d_x = torch.empty_like(x) if need[0] else None
+        d_w_ih, d_w_hh = x.new_zeros(w_ih.shape), x.new_zeros(w_hh.shape)
+        d_b_ih, d_b_hh = x.new_zeros(p, 3 * hs), x.new_zeros(p, 3 * hs)
+        gx = out.new_empty(p, b, 3 * hs)  # this step's input-projection gradients
+        gh = out.new_empty(p, b, 3 * hs)  # and recurrent-projection gradients
+        gx_rz, gx_r, gx_z, gx_n = (
+            gx[..., : 2 * hs],
+            gx[..., :hs],
+            gx[..., hs : 2 * hs],
+            gx[..., 2 * hs :],
+        )
+        dh = torch.zeros_like(h0)  # from step k + 1
+        for k in range(t - 1, -1, -1):
+            rz, n, hpn = rzs[k], ns[k], hps[k][..., 2 * hs :]
+            r, z = rz.split(hs, dim=-1)
+            h_prev = out[:, :, k - 1] if k > 0 else h0
+            dh_k = dh.add_(d_out[:, :, k])
+            # h = n + z (h_prev - n): dz = dh (h_prev - n); dn = dh (1 - z); dh_prev = dh z
+            torch.sub(h_prev, n, out=gx_z).mul_(dh_k)
+            dn = torch.addcmul(dh_k, dh_k, z, value=-1.0)
+            # n = tanh(a) with a = xp_n + r hp_n (scaled by 2): da = dn (1 - n^2) / 2
+            torch.mul(n, n, out=gx_n).mul_(-0.5).add_(0.5).mul_(dn)
+            torch.mul(gx_n, hpn, out=gx_r)  # dr
+            gx_rz.mul_(torch.addcmul(rz, rz, rz, value=-1.0))  # through the sigmoid
+            gh[..., : 2 * hs] = gx_rz
+            torch.mul(gx_n, r, out=gh[..., 2 * hs :])
+            d_w_ih.baddbmm_(x[:, :, k].transpose(1, 2), gx)
+            d_w_hh.baddbmm_(h_prev.transpose(1, 2), gh)
+            d_b_ih.add_(gx.sum(dim=1))
+            d_b_hh.add_(gh.sum(dim=1))
+            if d_x is not None:
+                torch.bmm(gx, w_ih.transpose(1, 2), out=d_x[:, :, k])
+            dh = torch.baddbmm(dh_k * z, gh, w_hh.transpose(1, 2))  # (P, B, H)
+        grads = (d_x, d_w_ih, d_b_ih, d_w_hh, d_b_hh, dh)
+        return (*(g if need[i] else None for i, g in enumerate(grads)), None)
+
+
+def gru_layer(
+    x: Tensor, w: dict[str, Tensor], h0: Tensor, tape: Tape | None = None
+) -> tuple[Tensor, Tensor]:
+    """Hidden states (P, B, T, H) and the next memory of a memory-on GRU (as ``lstm_layer``)."""
+    weights = (w["w_ih"], w["b_ih"], w["w_hh"], w["b_hh"])
+    if torch.is_grad_enabled() and any(v.requires_grad for v in (x, *weights, h0)):
+        out = GRULayer.apply(x, *weights, h0, tape)
+        return out, out[:, :, -1].contiguous()
+    steps = gru_steps(project(x, w["w_ih"], w["b_ih"]), w["w_hh"], w["b_hh"], h0)
+    if tape is not None:
+        tape.record((h0,), steps)
+    return torch.stack(steps[0], dim=2), steps[0][-1]

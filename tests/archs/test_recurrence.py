@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mesalab.archs.recurrence import LSTMLayer, Tape, lstm_cell, lstm_layer, project
+from mesalab.archs.recurrence import (
+    GRULayer,
+    LSTMLayer,
+    Tape,
+    gru_cell,
+    gru_layer,
+    lstm_cell,
+    lstm_layer,
+    project,
+)
 
 P, B, T, D, H = 2, 3, 5, 4, 3
 
@@ -94,3 +103,61 @@ def test_a_tape_of_other_inputs_is_not_used():
     out, _ = lstm_layer(x, w, memory, tape)
     assert out.shape[2] == x.shape[2]
     torch.testing.assert_close(out, _autograd_reference(x, *w.values(), *memory)[0])
+
+
+def _gru_inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H):
+    g = torch.Generator().manual_seed(seed)
+    args = (
+        torch.randn(p, b, t, d, generator=g, dtype=dtype),  # x
+        0.5 * torch.randn(p, d, 3 * h, generator=g, dtype=dtype),  # w_ih
+        0.5 * torch.randn(p, 3 * h, generator=g, dtype=dtype),  # b_ih
+        0.5 * torch.randn(p, h, 3 * h, generator=g, dtype=dtype),  # w_hh
+        0.5 * torch.randn(p, 3 * h, generator=g, dtype=dtype),  # b_hh
+        torch.randn(p, b, h, generator=g, dtype=dtype),  # h0
+    )
+    return [a.requires_grad_(grad) for a in args]
+
+
+def _gru_reference(x, w_ih, b_ih, w_hh, b_hh, h):
+    outs = []
+    for x_t in project(x, w_ih, b_ih).unbind(dim=2):
+        h = gru_cell(x_t, torch.baddbmm(b_hh[:, None, :], h, w_hh), h)[0]
+        outs.append(h)
+    return torch.stack(outs, dim=2)
+
+
+def test_the_gru_backward_passes_gradcheck():
+    assert torch.autograd.gradcheck(lambda *a: GRULayer.apply(*a, None), _gru_inputs())
+
+
+def test_the_gru_gradients_equal_autograds_through_the_same_cell():
+    args = _gru_inputs()
+    ref = [a.detach().clone().requires_grad_() for a in args]
+    w_out = torch.randn(P, B, T, H, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    out = GRULayer.apply(*args, None)
+    (out * w_out).sum().backward()
+    ref_out = _gru_reference(*ref)
+    (ref_out * w_out).sum().backward()
+    assert torch.equal(out, ref_out)
+    for a, r in zip(args, ref, strict=True):
+        torch.testing.assert_close(a.grad, r.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_the_gru_tape_is_reused_bit_for_bit():
+    x, w_ih, b_ih, w_hh, b_hh, h0 = _gru_inputs(
+        grad=False, dtype=torch.float32, p=3, b=32, t=7, d=5, h=56
+    )
+    w = {"w_ih": w_ih, "b_ih": b_ih, "w_hh": w_hh, "b_hh": b_hh}
+    tape, acted, h = Tape(), [], h0
+    with torch.no_grad():
+        for k in range(x.shape[2]):
+            o, h = gru_layer(x[:, :, k : k + 1], w, h, tape)
+            acted.append(o)
+    w_hh.requires_grad_()
+    recomputed, _ = gru_layer(x, w, h0)
+    replayed, h_last = gru_layer(x, w, h0, tape)
+    assert torch.equal(recomputed.detach(), torch.cat(acted, dim=2))
+    assert torch.equal(replayed.detach(), recomputed.detach()) and torch.equal(h_last, h)
+    (grad_re,) = torch.autograd.grad(recomputed.sum(), w_hh)
+    (grad_tape,) = torch.autograd.grad(replayed.sum(), w_hh)
+    assert torch.equal(grad_re, grad_tape)
