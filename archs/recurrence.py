@@ -1,23 +1,25 @@
-"""The LSTM recurrence over a whole sequence as one Function, with a hand-written backward.
+"""The LSTM and GRU layers over a whole sequence, each one Function with a hand-written backward.
 
 Autograd records a dozen nodes per step of a written-out cell and, in the backward, fills a
-fresh tensor per node, concatenates the four gates' gradients and keeps a (P, B, T, 4H) input
+fresh tensor per node, concatenates the gates' gradients and keeps a (P, B, T, G) input
 gradient. At a population's large batches that bookkeeping cost more than the arithmetic
-(``benchmarks/train_throughput.py``). Here the layer (input projection and recurrence) is one
+(``benchmarks/train_throughput.py``). Here a layer (input projection and recurrence) is one
 ``torch.autograd.Function``:
 
 - **forward**: the same per-step kernels, on the same contiguous per-step tensors, as acting
-  (``lstm_steps`` serves both), so the policy the loss re-evaluates is bit for bit the one
-  that acted. With a ``Tape`` filled while acting, the forward does not recompute at all: it
-  takes the acting steps' tensors (the same bits).
-- **backward**: a reverse loop of in-place elementwise kernels into one reused (P, B, 4H)
-  buffer of the gates' gradients, one matmul per step for the hidden state's gradient and one
-  each to accumulate the two weights' gradients.
+  (``lstm_steps`` / ``gru_steps`` serve both), so the policy the loss re-evaluates is bit for
+  bit the one that acted. With a ``Tape`` filled while acting, the forward does not recompute
+  at all: it takes the acting steps' tensors (the same bits).
+- **backward**: a reverse loop of in-place elementwise kernels into reused (P, B, G) buffers
+  of the gates' gradients, one matmul per step for the hidden state's gradient and one each to
+  accumulate the weights' gradients. (Accumulating them in one matmul over all steps at the end
+  was slower, at P = 27 x 32 rows and at 1 x 1024, measured 2026-12-04.)
 
-Shapes: inputs ``x`` (P, B, T, D); ``w_ih`` (P, D, 4H), ``bias`` (P, 4H), ``w_hh`` (P, H, 4H)
-laid out as ``PopulationLSTM.prepare`` does (transposed; the g gate scaled by 2, as the cell
-computes tanh(g) as 2 sigmoid(2 g) - 1); memory (P, B, H). Each member's rows are computed
-alone, so a member's gradients do not depend on the other members. First derivatives only.
+Shapes: inputs ``x`` (P, B, T, D); weights laid out as ``PopulationLSTM.prepare`` /
+``PopulationGRU.prepare`` do (transposed, ``w_ih`` (P, D, G), ``w_hh`` (P, H, G); the tanh
+gates scaled by 2, as the cells compute tanh(a) as 2 sigmoid(2 a) - 1); memory (P, B, H).
+G is 4H (LSTM) or 3H (GRU). Each member's rows are computed alone, so a member's gradients do
+not depend on the other members. First derivatives only.
 """
 
 from __future__ import annotations
@@ -121,8 +123,8 @@ class LSTMLayer(torch.autograd.Function):
         p, b, t, hs = out.shape
         need = ctx.needs_input_grad
         d_x = torch.empty_like(x) if need[0] else None
-        d_w_ih, d_bias, d_w_hh = torch.zeros_like(w_ih), out.new_zeros(p, 4 * hs), None
-        d_w_hh = torch.zeros_like(w_hh)
+        d_w_ih, d_w_hh = torch.zeros_like(w_ih), torch.zeros_like(w_hh)
+        d_bias = out.new_zeros(p, 4 * hs)
         g = out.new_empty(p, b, 4 * hs)  # this step's gate pre-activation gradients
         g_i, g_f, g_g, g_o = g.split(hs, dim=-1)
         dc = torch.zeros_like(c0) if d_c_last is None else d_c_last.clone()

@@ -103,8 +103,9 @@ def peer(seconds: float, trials: int = 100, gamma: float = 0.9) -> float:
 def matmul_ceiling(seconds: float, batch_size: int, hidden: int = 48, trials: int = 100) -> float:
     """Env-steps/s if an update did nothing but its recurrent matmuls (a ceiling for ``ours``).
 
-    Per step: acting and the training forward (one (B, H) @ (H, 4H) each), and the backward's
-    two (the gradients of h and of the recurrent weights), at the LSTM's shapes, one thread.
+    Per step: acting (one (B, H) @ (H, 4H); the loss's forward reuses it, ``archs.recurrence``)
+    and the backward's two (the gradients of h and of the recurrent weights), at the LSTM's
+    shapes, one thread.
     """
     h, w = torch.randn(1, batch_size, hidden), torch.randn(1, hidden, 4 * hidden)
     b, g = torch.randn(1, batch_size, 4 * hidden), torch.randn(1, batch_size, 4 * hidden)
@@ -112,7 +113,7 @@ def matmul_ceiling(seconds: float, batch_size: int, hidden: int = 48, trials: in
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         for _ in range(trials):
-            torch.baddbmm(b, h, w), torch.baddbmm(b, h, w)
+            torch.baddbmm(b, h, w)
             torch.bmm(g, w_t), torch.bmm(h.mT, g)
         steps += batch_size * trials
     return steps / (time.perf_counter() - t0)
