@@ -132,10 +132,10 @@ def population_rollout(
         inputs = build_inputs(family, obs, prev_action, prev_feedback, state.t)  # (P*B, D)
         oracle = family.oracle_action(latent, state)
         out, memory = pop(inputs.reshape(p, b, 1, -1), memory, prepared, tape)  # (P, B, 1, ...)
-        step_out = LearnerOutput(**{k: v.flatten(0, 1)[:, 0] for k, v in vars(out).items()})
-        if uniforms is not None and not deterministic:
-            action = categorical_from_uniform(step_out.logits, uniforms[step])
+        if uniforms is not None and not deterministic:  # the logits are all it needs
+            action = categorical_from_uniform(out.logits.flatten(0, 1)[:, 0], uniforms[step])
         else:
+            step_out = LearnerOutput(**{k: v.flatten(0, 1)[:, 0] for k, v in vars(out).items()})
             action = torch.cat(
                 [
                     head.act(_rows(step_out, r), pg, deterministic)
