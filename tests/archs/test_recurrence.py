@@ -20,17 +20,20 @@ from mesalab.archs.recurrence import (
 P, B, T, D, H = 2, 3, 5, 4, 3
 
 
-def _inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H):
+def _tensors(shapes, grad, seed, dtype):
+    """Random tensors of ``shapes`` ((scale, shape) pairs), requiring grad if ``grad``."""
     g = torch.Generator().manual_seed(seed)
-    args = (
-        torch.randn(p, b, t, d, generator=g, dtype=dtype),  # x
-        0.5 * torch.randn(p, d, 4 * h, generator=g, dtype=dtype),  # w_ih
-        0.5 * torch.randn(p, 4 * h, generator=g, dtype=dtype),  # bias
-        0.5 * torch.randn(p, h, 4 * h, generator=g, dtype=dtype),  # w_hh
-        torch.randn(p, b, h, generator=g, dtype=dtype),  # h0
-        torch.randn(p, b, h, generator=g, dtype=dtype),  # c0
-    )
-    return [a.requires_grad_(grad) for a in args]
+    return [
+        (scale * torch.randn(*shape, generator=g, dtype=dtype)).requires_grad_(grad)
+        for scale, shape in shapes
+    ]
+
+
+def _inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H):
+    """x, w_ih, bias, w_hh, h0, c0 of an LSTM layer."""
+    shapes = [(1.0, (p, b, t, d)), (0.5, (p, d, 4 * h)), (0.5, (p, 4 * h))]
+    shapes += [(0.5, (p, h, 4 * h)), (1.0, (p, b, h)), (1.0, (p, b, h))]
+    return _tensors(shapes, grad, seed, dtype)
 
 
 def _autograd_reference(x, w_ih, bias, w_hh, h, c):
@@ -106,16 +109,10 @@ def test_a_tape_of_other_inputs_is_not_used():
 
 
 def _gru_inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H):
-    g = torch.Generator().manual_seed(seed)
-    args = (
-        torch.randn(p, b, t, d, generator=g, dtype=dtype),  # x
-        0.5 * torch.randn(p, d, 3 * h, generator=g, dtype=dtype),  # w_ih
-        0.5 * torch.randn(p, 3 * h, generator=g, dtype=dtype),  # b_ih
-        0.5 * torch.randn(p, h, 3 * h, generator=g, dtype=dtype),  # w_hh
-        0.5 * torch.randn(p, 3 * h, generator=g, dtype=dtype),  # b_hh
-        torch.randn(p, b, h, generator=g, dtype=dtype),  # h0
-    )
-    return [a.requires_grad_(grad) for a in args]
+    """x, w_ih, b_ih, w_hh, b_hh, h0 of a GRU layer."""
+    shapes = [(1.0, (p, b, t, d)), (0.5, (p, d, 3 * h)), (0.5, (p, 3 * h))]
+    shapes += [(0.5, (p, h, 3 * h)), (0.5, (p, 3 * h)), (1.0, (p, b, h))]
+    return _tensors(shapes, grad, seed, dtype)
 
 
 def _gru_reference(x, w_ih, b_ih, w_hh, b_hh, h):
