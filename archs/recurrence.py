@@ -116,7 +116,7 @@ class LSTMLayer(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(
-        ctx: FunctionCtx, d_out: Tensor | None, d_c_last: Tensor | None
+        ctx: FunctionCtx, d_out: Tensor, d_c_last: Tensor
     ) -> tuple[Tensor | None, ...]:
         x, w_ih, w_hh, h0, c0, out = ctx.saved_tensors
         cs, ss, tcs = ctx.steps
@@ -127,13 +127,13 @@ class LSTMLayer(torch.autograd.Function):
         d_bias = out.new_zeros(p, 4 * hs)
         g = out.new_empty(p, b, 4 * hs)  # this step's gate pre-activation gradients
         g_i, g_f, g_g, g_o = g.split(hs, dim=-1)
-        dc = torch.zeros_like(c0) if d_c_last is None else d_c_last.clone()
+        dc = d_c_last.clone()  # autograd passes zeros for an unused output (materialize_grads)
         dh = torch.zeros_like(h0)  # from the next step's recurrent matmul
         for k in range(t - 1, -1, -1):
             s, tc = ss[k], tcs[k]
             i, f, sg, o = s.split(hs, dim=-1)
             c_prev, h_prev = (cs[k - 1], out[:, :, k - 1]) if k > 0 else (c0, h0)
-            dh_k = dh if d_out is None else dh.add_(d_out[:, :, k])
+            dh_k = dh.add_(d_out[:, :, k])
             # h = o (2 tc - 1): do = dh (2 tc - 1); dc += dh o 4 tc (1 - tc)
             torch.neg(dh_k, out=g_o).addcmul_(dh_k, tc, value=2.0)
             dc.addcmul_(dh_k, torch.addcmul(tc, tc, tc, value=-1.0).mul_(o), value=4.0)

@@ -238,7 +238,6 @@ def population_step(
         traj = population_rollout(pop, family, members, batch_size, signal.explores, streams, tape)
     inputs = traj.inputs.reshape(p, batch_size, *traj.inputs.shape[1:])  # (P, B, T, D)
     out, _ = pop(inputs, pop.initial_memory(batch_size), tape=tape)
-    del tape
     losses, metrics = signal.population_loss(out, by_member(traj, p), action_head(family), progress)
     finite = torch.isfinite(losses.detach())
     ok = finite if alive is None else finite & alive
