@@ -16,24 +16,26 @@ from mesalab.archs.recurrence import (
     lstm_layer,
     project,
 )
+from tests.conftest import DEVICES
 
 P, B, T, D, H = 2, 3, 5, 4, 3
 
 
-def _tensors(shapes, grad, seed, dtype):
-    """Random tensors of ``shapes`` ((scale, shape) pairs), requiring grad if ``grad``."""
+def _tensors(shapes, grad, seed, dtype, device):
+    """Random tensors of ``shapes`` ((scale, shape) pairs) on ``device``, requiring grad if
+    ``grad``."""
     g = torch.Generator().manual_seed(seed)
     return [
-        (scale * torch.randn(*shape, generator=g, dtype=dtype)).requires_grad_(grad)
+        (scale * torch.randn(*shape, generator=g, dtype=dtype)).to(device).requires_grad_(grad)
         for scale, shape in shapes
     ]
 
 
-def _inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H):
+def _inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H, device="cpu"):
     """x, w_ih, bias, w_hh, h0, c0 of an LSTM layer."""
     shapes = [(1.0, (p, b, t, d)), (0.5, (p, d, 4 * h)), (0.5, (p, 4 * h))]
     shapes += [(0.5, (p, h, 4 * h)), (1.0, (p, b, h)), (1.0, (p, b, h))]
-    return _tensors(shapes, grad, seed, dtype)
+    return _tensors(shapes, grad, seed, dtype, device)
 
 
 def _autograd_reference(x, w_ih, bias, w_hh, h, c):
@@ -49,13 +51,15 @@ def test_the_lstm_backward_passes_gradcheck():
     assert torch.autograd.gradcheck(lambda *a: LSTMLayer.apply(*a, None), args)
 
 
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("which", ["hidden states", "last cell state", "both"])
-def test_the_lstm_gradients_equal_autograds_through_the_same_cell(which):
-    args = _inputs()
+def test_the_lstm_gradients_equal_autograds_through_the_same_cell(which, device):
+    args = _inputs(device=device)
     ref = [a.detach().clone().requires_grad_() for a in args]
     g = torch.Generator().manual_seed(1)
-    w_out = torch.randn(P, B, T, H, generator=g, dtype=torch.float64)
-    w_c = torch.randn(P, B, H, generator=g, dtype=torch.float64)
+    w_out = torch.randn(P, B, T, H, generator=g, dtype=torch.float64).to(device)
+    w_c = torch.randn(P, B, H, generator=g, dtype=torch.float64).to(device)
 
     def loss(out, c):
         terms = {"hidden states": (out * w_out).sum(), "last cell state": (c * w_c).sum()}
@@ -75,8 +79,11 @@ def _weights(args):
     return x, {"w_ih": w_ih, "b": bias, "w_hh": w_hh}, (h0, c0)
 
 
-def test_acting_step_by_step_fills_a_tape_the_training_forward_reuses_bit_for_bit():
-    x, w, memory = _weights(_inputs(grad=False, dtype=torch.float32, p=3, b=32, t=7, d=5, h=48))
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
+def test_acting_step_by_step_fills_a_tape_the_training_forward_reuses_bit_for_bit(device):
+    shape = {"p": 3, "b": 32, "t": 7, "d": 5, "h": 48}
+    x, w, memory = _weights(_inputs(grad=False, dtype=torch.float32, device=device, **shape))
     tape = Tape()
     acted, m = [], memory
     with torch.no_grad():  # acting: one step per call, as a rollout
@@ -108,11 +115,11 @@ def test_a_tape_of_other_inputs_is_not_used():
     torch.testing.assert_close(out, _autograd_reference(x, *w.values(), *memory)[0])
 
 
-def _gru_inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H):
+def _gru_inputs(grad=True, seed=0, dtype=torch.float64, p=P, b=B, t=T, d=D, h=H, device="cpu"):
     """x, w_ih, b_ih, w_hh, b_hh, h0 of a GRU layer."""
     shapes = [(1.0, (p, b, t, d)), (0.5, (p, d, 3 * h)), (0.5, (p, 3 * h))]
     shapes += [(0.5, (p, h, 3 * h)), (0.5, (p, 3 * h)), (1.0, (p, b, h))]
-    return _tensors(shapes, grad, seed, dtype)
+    return _tensors(shapes, grad, seed, dtype, device)
 
 
 def _gru_reference(x, w_ih, b_ih, w_hh, b_hh, h):
@@ -127,10 +134,13 @@ def test_the_gru_backward_passes_gradcheck():
     assert torch.autograd.gradcheck(lambda *a: GRULayer.apply(*a, None), _gru_inputs())
 
 
-def test_the_gru_gradients_equal_autograds_through_the_same_cell():
-    args = _gru_inputs()
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_gru_gradients_equal_autograds_through_the_same_cell(device):
+    args = _gru_inputs(device=device)
     ref = [a.detach().clone().requires_grad_() for a in args]
-    w_out = torch.randn(P, B, T, H, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    w_out = torch.randn(P, B, T, H, generator=g, dtype=torch.float64).to(device)
     out = GRULayer.apply(*args, None)
     (out * w_out).sum().backward()
     ref_out = _gru_reference(*ref)
@@ -140,9 +150,12 @@ def test_the_gru_gradients_equal_autograds_through_the_same_cell():
         torch.testing.assert_close(a.grad, r.grad, rtol=1e-10, atol=1e-12)
 
 
-def test_the_gru_tape_is_reused_bit_for_bit():
+@pytest.mark.device
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_gru_tape_is_reused_bit_for_bit(device):
+    shape = {"p": 3, "b": 32, "t": 7, "d": 5, "h": 56}
     x, w_ih, b_ih, w_hh, b_hh, h0 = _gru_inputs(
-        grad=False, dtype=torch.float32, p=3, b=32, t=7, d=5, h=56
+        grad=False, dtype=torch.float32, device=device, **shape
     )
     w = {"w_ih": w_ih, "b_ih": b_ih, "w_hh": w_hh, "b_hh": b_hh}
     tape, acted, h = Tape(), [], h0
