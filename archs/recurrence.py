@@ -110,14 +110,15 @@ class LSTMLayer(torch.autograd.Function):
             steps = lstm_steps(project(x, w_ih, bias), w_hh, h0, c0)
         out = torch.stack(steps[0], dim=2)  # (P, B, T, H)
         ctx.save_for_backward(x, w_ih, w_hh, h0, c0, out)
-        ctx.steps = steps[1:]  # intermediates: neither inputs nor outputs
+        # Intermediates only: the last cell state is an output, and an output held by its own
+        # node outside save_for_backward is a reference cycle that kept every update's tensors
+        # alive until Python's cycle collector ran (the backward never reads it).
+        ctx.steps = (steps[1][:-1], *steps[2:])
         return out, steps[1][-1]
 
     @staticmethod
     @once_differentiable
-    def backward(
-        ctx: FunctionCtx, d_out: Tensor, d_c_last: Tensor
-    ) -> tuple[Tensor | None, ...]:
+    def backward(ctx: FunctionCtx, d_out: Tensor, d_c_last: Tensor) -> tuple[Tensor | None, ...]:
         x, w_ih, w_hh, h0, c0, out = ctx.saved_tensors
         cs, ss, tcs = ctx.steps
         p, b, t, hs = out.shape
