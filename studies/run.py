@@ -35,7 +35,7 @@ from mesalab.studies.config import (
     register_configs,
     register_resolvers,
 )
-from mesalab.studies.device import describe_device, resolve_device
+from mesalab.studies.device import describe_device, keep_freed_memory, resolve_device
 from mesalab.studies.errors import Interrupted, clean_exit, signal_name
 from mesalab.studies.evaluate import Evaluation, curve_of, freeze_and_evaluate, summary_scalars
 from mesalab.studies.load import build_objects
@@ -101,6 +101,7 @@ class Run:
         check_config(cfg)  # every key and value, before anything is built
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.device = resolve_device(cfg.device)
+        keep_freed_memory()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.memory = memory_flag(cfg)
