@@ -48,15 +48,19 @@ def keep_freed_memory() -> bool:
     """Have glibc's malloc keep the memory an update frees for the next update (process-wide).
 
     By default glibc hands large freed blocks back to the OS (``munmap``, heap trimming), so every
-    update faults the same pages in again: 5-8% of a population's training time on the CPU
-    (measured 2026-12-04, slot and transformer). Large blocks then come from the heap (mmap
-    threshold 32 MiB, glibc's most), and up to 1 GiB of free heap stays mapped; the peak memory
-    stays what it was. Returns whether it applied (not on other C libraries).
+    update faults the same pages in again: 5-10% of a population's training time on the CPU
+    (``benchmarks/keep_freed.py``, 2026-12-04: slot and transformer; nothing for the LSTM).
+    Large blocks then come from the heap (mmap threshold 32 MiB, glibc's most), and up to 1 GiB
+    of free heap stays mapped; the peak memory stays what it was. Returns whether it applied
+    (not on other C libraries).
     """
     global _KEPT
     if _KEPT or os.environ.get("MESALAB_KEEP_FREED", "1") == "0":
         return _KEPT
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    try:
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    except (OSError, TypeError):  # no C library to load this way (Windows)
+        return False
     if mallopt is None:
         return False
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # malloc.h
