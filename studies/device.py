@@ -48,8 +48,9 @@ def keep_freed_memory() -> bool:
     """Have glibc's malloc keep the memory an update frees for the next update (process-wide).
 
     By default glibc hands large freed blocks back to the OS (``munmap``, heap trimming), so every
-    update faults the same pages in again: 5-10% of a population's training time on the CPU
-    (``benchmarks/keep_freed.py``, 2026-12-04: slot and transformer; nothing for the LSTM).
+    update faults the same pages in again: 3-10% of a population's training time on the CPU
+    (``benchmarks/keep_freed.py``, 2026-12-04: slot and transformer, most early in a run;
+    nothing for the LSTM).
     Large blocks then come from the heap (mmap threshold 32 MiB, glibc's most), and up to 1 GiB
     of free heap stays mapped; the peak memory stays what it was. Returns whether it applied
     (not on other C libraries).
