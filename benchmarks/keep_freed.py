@@ -37,12 +37,12 @@ for _ in range({updates}):
     update()
 seconds = (time.perf_counter() - t0) / {updates}
 use = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({{"kept": kept, "s": seconds, "user": use.ru_utime, "sys": use.ru_stime}}))
+print(json.dumps({{"kept": kept, "s": seconds, "sys": use.ru_stime}}))
 """
 
 
 def one(core: str, size: int, updates: int, keep: bool) -> dict[str, float]:
-    """Seconds per update (and CPU times) of one fresh process."""
+    """Seconds per update and system CPU seconds of one fresh process."""
     env = dict(os.environ, MESALAB_KEEP_FREED="1" if keep else "0", OMP_NUM_THREADS="1")
     code = CHILD.format(here=str(Path(__file__).parent), core=core, size=size, updates=updates)
     out = subprocess.run(

@@ -50,10 +50,9 @@ def keep_freed_memory() -> bool:
     By default glibc hands large freed blocks back to the OS (``munmap``, heap trimming), so every
     update faults the same pages in again: 3-10% of a population's training time on the CPU
     (``benchmarks/keep_freed.py``, 2026-12-04: slot and transformer, most early in a run;
-    nothing for the LSTM).
-    Large blocks then come from the heap (mmap threshold 32 MiB, glibc's most), and up to 1 GiB
-    of free heap stays mapped; the peak memory stays what it was. Returns whether it applied
-    (not on other C libraries).
+    nothing for the LSTM). Large blocks then come from the heap (mmap threshold 32 MiB, glibc's
+    most), and up to 1 GiB of free heap stays mapped; the peak memory stays what it was. Returns
+    whether it applied (not on other C libraries).
     """
     global _KEPT
     if _KEPT or os.environ.get("MESALAB_KEEP_FREED", "1") == "0":
@@ -61,7 +60,7 @@ def keep_freed_memory() -> bool:
     try:
         mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     except (OSError, TypeError):  # no C library to load this way (Windows)
-        return False
+        mallopt = None
     if mallopt is None:
         return False
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # malloc.h

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-CODE = "from mesalab.studies.device import keep_freed_memory as k; import ctypes; print(k(), k())"
+CODE = "from mesalab.studies.device import keep_freed_memory as k; print(k(), k())"
 
 
 def _run(env_value: str | None) -> str:
