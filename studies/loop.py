@@ -24,7 +24,7 @@ from mesalab.studies.signals import Signal
 from mesalab.tasks.base import TaskFamily
 from mesalab.tasks.distributions import TaskDistribution
 from mesalab.tasks.rollout import Trajectory, rollout
-from mesalab.tasks.tree import check
+from mesalab.tasks.tree import check, tree_map
 
 
 def lr_factor(update: int, updates: int, final_fraction: float = 1.0, warmup: float = 0.0) -> float:
@@ -89,18 +89,30 @@ def train_step(
     with torch.no_grad():
         latent = distribution.sample(batch_size, env_gen)
         traj = rollout(family, latent, policy, env_gen, policy_gen, distribution)
+    head = action_head(family)
     out, _ = learner(traj.inputs, learner.initial_memory(batch_size, traj.inputs.device))
-    loss, metrics = signal.loss(out, traj, action_head(family), progress)
-    if not math.isfinite(loss.item()):
-        raise TrainingDiverged(f"non-finite loss {loss.item()} at update {update}")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip:
-        metrics["train/grad_norm"] = float(
-            torch.nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
-        )
-    optimizer.step()
-    metrics["losses/total"] = loss.item()
+    behaviour = signal.solo_behaviour(out, traj, head)
+    passes: list[dict[str, float]] = []
+    for k, part in enumerate(signal.passes(batch_size)):
+        whole = part == slice(0, batch_size)
+        sub = traj if whole else tree_map(lambda x, s=part: x[s], traj)
+        if k > 0 or not whole:  # the weights moved, or a part of the batch
+            memory = learner.initial_memory(sub.inputs.shape[0], sub.inputs.device)
+            out, _ = learner(sub.inputs, memory)
+        cut = {n: v[part] for n, v in behaviour.items()}
+        loss, metrics = signal.loss(out, sub, head, progress, cut)
+        if not math.isfinite(loss.item()):
+            raise TrainingDiverged(f"non-finite loss {loss.item()} at update {update}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            metrics["train/grad_norm"] = float(
+                torch.nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
+            )
+        optimizer.step()
+        metrics["losses/total"] = loss.item()
+        passes.append(metrics)
+    metrics = {k: sum(m[k] for m in passes) / len(passes) for k in passes[0]}
     metrics["train/mean_reward"] = traj.rewards.mean().item()
     metrics["train/mean_regret"] = traj.regret.sum(1).mean().item()
     return traj, metrics

@@ -5,7 +5,8 @@ Each member has its own weights (a row of the stacked weights), its own optimize
 clipping, learning-rate schedule, random streams and data side (distribution mode, pool size,
 prior, seed); shapes are shared. A member whose loss is not finite stops alone: it is not
 stepped again (weights and optimizer state stay those before that update), its error is
-kept, the others go on.
+kept, the others go on. (A signal of several passes per update, such as PPO, keeps the steps a
+member took in that update's passes before its loss turned non-finite.)
 
 The forward and backward run on the stacked weights; per member, they give the solo run's
 bits on the CPU when the batch size is a multiple of 32 (elementwise kernels compute the
@@ -226,10 +227,13 @@ def population_step(
     alive: Tensor | None = None,
     streams: str = "shared",
 ) -> StepResult:
-    """One update for every member: a batch of episodes each, P losses, one step per member.
+    """One update for every member: a batch of episodes each, P losses, a step per member and pass.
 
     ``optimizers[i]`` holds ``pop.member_parameters(i)``. Members not ``alive`` (and members
     whose loss is not finite) are not stepped: their weights and optimizer state stay put.
+    A one-pass signal (A2C, supervised) takes one step on the loss whose forward reuses the
+    acting steps; a multi-pass one (``Signal.passes``) then a forward of its own per pass.
+    The metrics are each pass's, averaged over the passes.
     """
     p = pop.size
     check(len(optimizers) == p, "optimizers", len(optimizers), f"{p}, one per member")
@@ -237,26 +241,59 @@ def population_step(
     with torch.no_grad():
         traj = population_rollout(pop, family, members, batch_size, signal.explores, streams, tape)
     inputs = traj.inputs.reshape(p, batch_size, *traj.inputs.shape[1:])  # (P, B, T, D)
+    split, head = by_member(traj, p), action_head(family)
     out, _ = pop(inputs, pop.initial_memory(batch_size), tape=tape)
-    losses, metrics = signal.population_loss(out, by_member(traj, p), action_head(family), progress)
-    finite = torch.isfinite(losses.detach())
-    ok = finite if alive is None else finite & alive
-    metrics["losses/total"] = losses.detach()
+    behaviour = signal.behaviour(out, split, head)
+    finite = torch.ones(p, dtype=torch.bool, device=inputs.device)
+    ok = finite.clone() if alive is None else alive.clone()
+    passes: list[dict[str, Tensor]] = []
+    for k, part in enumerate(signal.passes(batch_size)):
+        whole = part == slice(0, batch_size)
+        if k > 0 or not whole:  # the weights moved, or a part of the batch: a forward of its own
+            sub = inputs if whole else inputs[:, part]
+            out, _ = pop(sub, pop.initial_memory(sub.shape[1]))
+        extra = {"behaviour": {n: v[:, part] for n, v in behaviour.items()}} if behaviour else {}
+        losses, metrics = signal.population_loss(
+            out,
+            split if whole else tree_map(lambda x, s=part: x[:, s], split),
+            head,
+            progress,
+            **extra,
+        )
+        finite &= torch.isfinite(losses.detach())
+        ok &= finite
+        metrics["losses/total"] = losses.detach()
+        if bool(ok.any()):
+            metrics.update(_optimizer_step(pop, optimizers, losses, ok, grad_clip))
+        passes.append(metrics)
+        del out, losses
+    # a metric is its mean over the update's passes (one pass: its value, bit for bit)
+    metrics = {k: torch.stack([m[k] for m in passes if k in m]).mean(0) for k in passes[0]}
     metrics["train/mean_reward"] = traj.rewards.reshape(p, -1).mean(1)
     metrics["train/mean_regret"] = traj.regret.sum(1).reshape(p, -1).mean(1)
+    return StepResult(traj, metrics, finite)
+
+
+def _optimizer_step(
+    pop: PopulationLearner,
+    optimizers: list[torch.optim.Optimizer],
+    losses: Tensor,
+    ok: Tensor,
+    grad_clip: float | None,
+) -> dict[str, Tensor]:
+    """Backward of the members ``ok``'s losses, per-member clipping, a step of each of them."""
     stepped = ok.tolist()
-    if not any(stepped):
-        return StepResult(traj, metrics, finite)
     for leaf in pop.leaves():
         leaf.grad = None
     torch.where(ok, losses, torch.zeros_like(losses)).sum().backward()
     if not all(stepped):  # zero the stopped members' rows (a NaN only ever stays in its row)
         for g in pop.grads():
             g[~ok] = 0.0
+    metrics = {}
     if grad_clip:
         metrics["train/grad_norm"] = clip_per_member(pop, grad_clip)
     for i, opt in enumerate(optimizers):
         if stepped[i]:
             pop.attach_grads(i)
             opt.step()
-    return StepResult(traj, metrics, finite)
+    return metrics

@@ -7,7 +7,14 @@ All three share the rollout loop in ``mesalab.studies.loop``; they differ only i
 - ``Supervised``: cross-entropy to the oracle's action (decision tasks, as in the
   Decision-Pretrained Transformer) or squared error to the revealed target (prediction
   tasks); the reward is an input but never enters the gradient;
+- ``PPO``: A2C's returns and advantages with the clipped surrogate of Schulman et al. (2017),
+  several passes (epochs, optionally minibatches of episodes) over each batch: a second RL
+  signal, for learners that A2C trains unreliably;
 - ``NoTraining``: random initial weights, never updated (the floor of every comparison).
+
+A signal takes one optimizer step per batch unless it sets ``epochs`` or ``minibatches``
+(``passes``). A multi-pass signal also fixes per-episode quantities at the weights that acted
+(``behaviour``: PPO's old log-probabilities and advantages), handed to its loss on every pass.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ class Signal:
     updates_weights: ClassVar[bool] = True
     reward_in_gradient: ClassVar[bool] = False
     explores = False  # act stochastically on prediction tasks during training rollouts
+    epochs = 1  # passes over each batch of rollouts
+    minibatches = 1  # per pass, the batch's episodes split into this many optimizer steps
 
     @classmethod
     def condition(cls) -> str:
@@ -55,17 +64,57 @@ class Signal:
         return "rl" if cls.reward_in_gradient else "supervised"
 
     def loss(
-        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
+        self,
+        out: LearnerOutput,
+        traj: Trajectory,
+        head: ActionHead,
+        progress: float,
+        behaviour: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
-        """Scalar loss and namespaced metrics; ``progress`` in [0, 1] drives schedules."""
-        losses, metrics = self.population_loss(_one(out), _one(traj), head, progress)
+        """Scalar loss and namespaced metrics; ``progress`` in [0, 1] drives schedules.
+
+        ``behaviour``: as ``population_loss``'s, without the leading P.
+        """
+        extra = {"behaviour": {k: v[None] for k, v in behaviour.items()}} if behaviour else {}
+        losses, metrics = self.population_loss(_one(out), _one(traj), head, progress, **extra)
         return losses[0], {k: float(v[0]) for k, v in metrics.items()}
 
     def population_loss(
         self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """One loss per member, (P,), and metrics (P,): fields carry a leading P."""
+        """One loss per member, (P,), and metrics (P,): fields carry a leading P.
+
+        A signal whose ``behaviour`` is not empty also takes it as the keyword ``behaviour``
+        (its tensors (P, B, T), cut to the episodes of the pass).
+        """
         raise NotImplementedError
+
+    def behaviour(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead
+    ) -> dict[str, Tensor]:
+        """Per-episode tensors (P, B, T) fixed at the weights that acted (``out`` is the
+        learner's output on the rollout before any step); none for a one-pass signal."""
+        return {}
+
+    def solo_behaviour(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead
+    ) -> dict[str, Tensor]:
+        """``behaviour`` of one learner's output and trajectory, (B, T) tensors."""
+        return {k: v[0] for k, v in self.behaviour(_one(out), _one(traj), head).items()}
+
+    def passes(self, batch_size: int) -> list[slice]:
+        """The episodes of each optimizer step in one update, in order: ``epochs`` times the
+        batch cut into ``minibatches`` contiguous parts (the episodes are independent draws,
+        so a fixed cut is as good as a shuffled one and draws no random numbers)."""
+        check(
+            1 <= self.minibatches <= batch_size,
+            "training.signal.minibatches",
+            self.minibatches,
+            f"in [1, batch_size={batch_size}]",
+        )
+        edges = [round(i * batch_size / self.minibatches) for i in range(self.minibatches + 1)]
+        parts = [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        return parts * self.epochs
 
 
 def _one(obj: LearnerOutput | Trajectory) -> LearnerOutput | Trajectory:
@@ -159,6 +208,86 @@ class A2C(Signal):
             "losses/policy_loss": policy_loss.detach(),
             "losses/value_loss": value_loss.detach(),
             "losses/entropy": entropy.detach(),
+            "train/entropy_coef": torch.full_like(loss.detach(), ent_w),
+        }
+
+
+class PPO(A2C):
+    """A2C's returns and advantages with a clipped surrogate, several passes per batch.
+
+    The advantages, value targets and log-probabilities of the taken actions are fixed at the
+    weights that acted (``behaviour``); each pass maximises
+    min(r A, clip(r, 1 - clip, 1 + clip) A) with r = pi(a | h) / pi_old(a | h) (Schulman et
+    al. 2017), regresses the value on the fixed targets and adds the entropy bonus. The first
+    pass starts at the acting weights (r = 1): with ``epochs = minibatches = 1`` and advantage
+    normalisation off, PPO's gradient is A2C's. Recurrent learners see whole episodes: a
+    minibatch is a set of episodes, never a cut through one.
+    """
+
+    name = "ppo"
+
+    def __init__(
+        self,
+        gamma: float = 0.9,
+        value_coef: float = 0.05,
+        entropy_coef: float = 0.05,
+        entropy_final: float | None = None,
+        normalize_advantages: bool = False,
+        gae_lambda: float = 1.0,
+        clip: float = 0.2,
+        epochs: int = 4,
+        minibatches: int = 1,
+    ) -> None:
+        super().__init__(
+            gamma, value_coef, entropy_coef, entropy_final, normalize_advantages, gae_lambda
+        )
+        check(clip > 0, "training.signal.clip", clip, "> 0")
+        check(epochs >= 1, "training.signal.epochs", epochs, ">= 1")
+        check(minibatches >= 1, "training.signal.minibatches", minibatches, ">= 1")
+        self.clip, self.epochs, self.minibatches = clip, epochs, minibatches
+
+    def behaviour(
+        self, out: LearnerOutput, traj: Trajectory, head: ActionHead
+    ) -> dict[str, Tensor]:
+        """The acting policy's log-probabilities, advantages and value targets, (P, B, T)."""
+        adv, returns = self.advantages(traj.rewards, out.value.detach())
+        logp, _ = head.log_prob_entropy(out, traj.actions)
+        return {"logp": logp.detach(), "advantages": adv, "returns": returns}
+
+    def population_loss(  # type: ignore[override]
+        self,
+        out: LearnerOutput,
+        traj: Trajectory,
+        head: ActionHead,
+        progress: float,
+        behaviour: dict[str, Tensor] | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Clipped surrogate, value regression, entropy bonus; per member."""
+        check(behaviour is not None, "behaviour", None, "PPO's fixed per-episode tensors")
+        assert behaviour is not None
+        per_member = (1, 2)
+        adv = behaviour["advantages"]
+        if self.normalize_advantages:
+            mu = adv.mean(dim=per_member, keepdim=True)
+            adv = (adv - mu) / (adv.std(dim=per_member, keepdim=True) + 1e-8)
+        logp, entropy = head.log_prob_entropy(out, traj.actions)  # (P, B, T) each
+        log_ratio = logp - behaviour["logp"]
+        ratio = log_ratio.exp()
+        clipped = ratio.clamp(1.0 - self.clip, 1.0 + self.clip)
+        policy_loss = -torch.minimum(ratio * adv, clipped * adv).mean(dim=per_member)
+        value_loss = 0.5 * (behaviour["returns"] - out.value).pow(2).mean(dim=per_member)
+        entropy = entropy.mean(dim=per_member)
+        ent_w = self.entropy_weight(progress)
+        loss = policy_loss + self.value_coef * value_loss - ent_w * entropy  # (P,)
+        with torch.no_grad():  # diagnostics: how far this pass's policy moved from the acting one
+            approx_kl = ((ratio - 1) - log_ratio).mean(dim=per_member)  # Schulman's k3
+            clip_fraction = ((ratio - 1).abs() > self.clip).float().mean(dim=per_member)
+        return loss, {
+            "losses/policy_loss": policy_loss.detach(),
+            "losses/value_loss": value_loss.detach(),
+            "losses/entropy": entropy.detach(),
+            "losses/approx_kl": approx_kl,
+            "losses/clip_fraction": clip_fraction,
             "train/entropy_coef": torch.full_like(loss.detach(), ent_w),
         }
 

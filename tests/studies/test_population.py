@@ -9,7 +9,7 @@ from mesalab.archs import FFNCore, GRUCore, Learner, LSTMCore, SlotCore, Transfo
 from mesalab.archs.population import PopulationLearner
 from mesalab.studies.loop import TrainingDiverged, train_population, train_step
 from mesalab.studies.population import Member, clip_per_member, groups
-from mesalab.studies.signals import A2C, Signal, Supervised
+from mesalab.studies.signals import A2C, PPO, Signal, Supervised
 from mesalab.tasks import TaskDistribution, make_family, stream_generator
 from tests.conftest import DEVICES
 
@@ -102,7 +102,8 @@ def same_weights(a: Learner, b: Learner) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
 
 
-SIGNALS = {"rl": A2C, "supervised": Supervised}
+# PPO with two passes: the second pass's forward is its own (not the acting steps')
+SIGNALS = {"rl": A2C, "supervised": Supervised, "ppo": lambda: PPO(epochs=2)}
 
 
 @pytest.mark.device
@@ -146,12 +147,14 @@ def test_a_solo_run_repeats_bit_for_bit(core: str, device: str) -> None:
     assert untimed(logs) == untimed(logs_again)
 
 
+@pytest.mark.parametrize("signal", ["a2c", "ppo"])
 @pytest.mark.parametrize("change", ["seed", "pool_size"])
-def test_member_does_not_depend_on_the_others(change: str) -> None:
+def test_member_does_not_depend_on_the_others(change: str, signal: str) -> None:
     fam = family()
     other = (5, "pool", 2) if change == "seed" else (0, "pool", 7)
-    base, _, logs_a, _, _ = train_pop("lstm", fam, [(0, "pool", 2), (3, "related", None)], A2C())
-    moved, _, logs_b, _, _ = train_pop("lstm", fam, [other, (3, "related", None)], A2C())
+    sig = A2C() if signal == "a2c" else PPO(epochs=2, minibatches=2)
+    base, _, logs_a, _, _ = train_pop("lstm", fam, [(0, "pool", 2), (3, "related", None)], sig)
+    moved, _, logs_b, _, _ = train_pop("lstm", fam, [other, (3, "related", None)], sig)
     assert not same_weights(base[0], moved[0])  # the change did reach the other member
     assert same_weights(base[1], moved[1])
     drop = "charts/steps_per_s"
@@ -170,10 +173,11 @@ def test_other_action_spaces_train_as_alone(name: str) -> None:
     assert state.errors == [None, None]
 
 
-def test_diverged_member_stops_alone() -> None:
+@pytest.mark.parametrize("signal", ["rl", "ppo"])
+def test_diverged_member_stops_alone(signal: str) -> None:
     fam = family()
     specs = [(0, "related", None), (1, "related", None), (2, "related", None)]
-    solos, state, logs, opts, pop = train_pop("lstm", fam, specs, A2C(), poison=1)
+    solos, state, logs, opts, pop = train_pop("lstm", fam, specs, SIGNALS[signal](), poison=1)
     assert state.errors[0] is None and state.errors[2] is None
     assert "non-finite loss" in state.errors[1] and "update 0" in state.errors[1]
     assert state.members[1].update == 0 and state.members[0].update == UPDATES
@@ -183,7 +187,7 @@ def test_diverged_member_stops_alone() -> None:
         assert torch.equal(got, start)  # never stepped
     assert not opts[1].state  # its optimizer never stepped
     assert all(len(opts[i].state) == len(pop.leaves()) for i in (0, 2))
-    alone, _ = train_solo("lstm", fam, specs[2], A2C())
+    alone, _ = train_solo("lstm", fam, specs[2], SIGNALS[signal]())
     assert same_weights(solos[2], alone)  # the others went on as if alone
     assert logs[0][1] == {}
 
@@ -298,3 +302,24 @@ def test_shared_streams_make_a_member_depend_on_the_others() -> None:
         "ffn", fam, [(5, "related", None), (3, "related", None)], A2C(), streams="shared"
     )
     assert not same_weights(a[1], b[1])
+
+
+@pytest.mark.parametrize("signal", ["a2c", "ppo"])
+def test_plain_path_trains_as_the_population_path(signal: str, monkeypatch) -> None:
+    """A core without a population computation (Mamba, a user's core) takes ``train_step``'s
+    plain path: the same signal, passes and schedule, so an LSTM forced onto it ends where its
+    population of one does, up to float rounding (nn.LSTM's kernels against ours)."""
+    import mesalab.studies.loop as loop
+
+    fam = family()
+    sig = A2C() if signal == "a2c" else PPO(epochs=2, minibatches=2)
+    pop_path, pop_logs = train_solo("lstm", fam, (1, "pool", 4), sig)
+    monkeypatch.setattr(loop, "supports", lambda learner: False)
+    plain, plain_logs = train_solo("lstm", fam, (1, "pool", 4), sig)
+    for x, y in zip(pop_path.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+    moved = learner("lstm", 1, fam)
+    assert not same_weights(plain, moved)
+    for a, b in zip(pop_logs, plain_logs, strict=True):
+        assert a.keys() == b.keys()
+        assert a["losses/total"] == pytest.approx(b["losses/total"], rel=1e-4, abs=1e-6)
