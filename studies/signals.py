@@ -20,7 +20,7 @@ A signal takes one optimizer step per batch unless it sets ``epochs`` or ``minib
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -189,18 +189,30 @@ class A2C(Signal):
         return adv, adv + value
 
     def population_loss(
-        self, out: LearnerOutput, traj: Trajectory, head: ActionHead, progress: float
+        self,
+        out: LearnerOutput,
+        traj: Trajectory,
+        head: ActionHead,
+        progress: float,
+        behaviour: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Policy gradient with ``advantages``, value regression, entropy bonus; per member."""
+        """Policy term (``policy_term``), value regression, entropy bonus; per member.
+
+        The advantages and value targets come from ``behaviour`` when a multi-pass subclass
+        fixed them at the acting weights, else from this output's values.
+        """
         value = out.value  # (P, B, T)
-        adv, returns = self.advantages(traj.rewards, value.detach())
+        if behaviour:
+            adv, returns = behaviour["advantages"], behaviour["returns"]
+        else:
+            adv, returns = self.advantages(traj.rewards, value.detach())
         per_member = (1, 2)  # every mean is over one member's (B, T)
         if self.normalize_advantages:
             mu = adv.mean(dim=per_member, keepdim=True)
             adv = (adv - mu) / (adv.std(dim=per_member, keepdim=True) + 1e-8)
         logp, entropy = head.log_prob_entropy(out, traj.actions)  # (P, B, T) each
         entropy = entropy.mean(dim=per_member)
-        policy_loss = -(logp * adv).mean(dim=per_member)
+        policy_loss, diagnostics = self.policy_term(logp, adv, behaviour)
         value_loss = 0.5 * (returns - value).pow(2).mean(dim=per_member)
         ent_w = self.entropy_weight(progress)
         loss = policy_loss + self.value_coef * value_loss - ent_w * entropy  # (P,)
@@ -208,8 +220,15 @@ class A2C(Signal):
             "losses/policy_loss": policy_loss.detach(),
             "losses/value_loss": value_loss.detach(),
             "losses/entropy": entropy.detach(),
+            **diagnostics,
             "train/entropy_coef": torch.full_like(loss.detach(), ent_w),
         }
+
+    def policy_term(
+        self, logp: Tensor, adv: Tensor, behaviour: dict[str, Tensor] | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The policy-gradient loss per member, (P,), from log pi(a|h) and advantages (P, B, T)."""
+        return -(logp * adv).mean(dim=(1, 2)), {}
 
 
 class PPO(A2C):
@@ -227,20 +246,10 @@ class PPO(A2C):
     name = "ppo"
 
     def __init__(
-        self,
-        gamma: float = 0.9,
-        value_coef: float = 0.05,
-        entropy_coef: float = 0.05,
-        entropy_final: float | None = None,
-        normalize_advantages: bool = False,
-        gae_lambda: float = 1.0,
-        clip: float = 0.2,
-        epochs: int = 4,
-        minibatches: int = 1,
+        self, clip: float = 0.2, epochs: int = 4, minibatches: int = 1, **a2c: Any
     ) -> None:
-        super().__init__(
-            gamma, value_coef, entropy_coef, entropy_final, normalize_advantages, gae_lambda
-        )
+        """``a2c``: ``A2C``'s arguments (discount, coefficients, advantages), the same defaults."""
+        super().__init__(**a2c)
         check(clip > 0, "training.signal.clip", clip, "> 0")
         check(epochs >= 1, "training.signal.epochs", epochs, ">= 1")
         check(minibatches >= 1, "training.signal.minibatches", minibatches, ">= 1")
@@ -254,42 +263,21 @@ class PPO(A2C):
         logp, _ = head.log_prob_entropy(out, traj.actions)
         return {"logp": logp.detach(), "advantages": adv, "returns": returns}
 
-    def population_loss(  # type: ignore[override]
-        self,
-        out: LearnerOutput,
-        traj: Trajectory,
-        head: ActionHead,
-        progress: float,
-        behaviour: dict[str, Tensor] | None = None,
+    def policy_term(
+        self, logp: Tensor, adv: Tensor, behaviour: dict[str, Tensor] | None
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Clipped surrogate, value regression, entropy bonus; per member."""
+        """The clipped surrogate per member, and how far this pass moved from the acting policy."""
         check(behaviour is not None, "behaviour", None, "PPO's fixed per-episode tensors")
         assert behaviour is not None
         per_member = (1, 2)
-        adv = behaviour["advantages"]
-        if self.normalize_advantages:
-            mu = adv.mean(dim=per_member, keepdim=True)
-            adv = (adv - mu) / (adv.std(dim=per_member, keepdim=True) + 1e-8)
-        logp, entropy = head.log_prob_entropy(out, traj.actions)  # (P, B, T) each
         log_ratio = logp - behaviour["logp"]
         ratio = log_ratio.exp()
         clipped = ratio.clamp(1.0 - self.clip, 1.0 + self.clip)
-        policy_loss = -torch.minimum(ratio * adv, clipped * adv).mean(dim=per_member)
-        value_loss = 0.5 * (behaviour["returns"] - out.value).pow(2).mean(dim=per_member)
-        entropy = entropy.mean(dim=per_member)
-        ent_w = self.entropy_weight(progress)
-        loss = policy_loss + self.value_coef * value_loss - ent_w * entropy  # (P,)
-        with torch.no_grad():  # diagnostics: how far this pass's policy moved from the acting one
-            approx_kl = ((ratio - 1) - log_ratio).mean(dim=per_member)  # Schulman's k3
+        loss = -torch.minimum(ratio * adv, clipped * adv).mean(dim=per_member)
+        with torch.no_grad():
+            approx_kl = ((ratio - 1) - log_ratio).mean(dim=per_member)  # Schulman's k3 estimate
             clip_fraction = ((ratio - 1).abs() > self.clip).float().mean(dim=per_member)
-        return loss, {
-            "losses/policy_loss": policy_loss.detach(),
-            "losses/value_loss": value_loss.detach(),
-            "losses/entropy": entropy.detach(),
-            "losses/approx_kl": approx_kl,
-            "losses/clip_fraction": clip_fraction,
-            "train/entropy_coef": torch.full_like(loss.detach(), ent_w),
-        }
+        return loss, {"losses/approx_kl": approx_kl, "losses/clip_fraction": clip_fraction}
 
 
 class Supervised(Signal):
