@@ -243,6 +243,7 @@ def population_step(
     inputs = traj.inputs.reshape(p, batch_size, *traj.inputs.shape[1:])  # (P, B, T, D)
     split, head = by_member(traj, p), action_head(family)
     out, _ = pop(inputs, pop.initial_memory(batch_size), tape=tape)
+    del tape  # its steps now live only in the first pass's graph, freed by that pass's backward
     behaviour = signal.behaviour(out, split, head)
     finite = torch.ones(p, dtype=torch.bool, device=inputs.device)
     ok = finite.clone() if alive is None else alive.clone()
