@@ -68,6 +68,13 @@ def _has_memory(groups: list[Group]) -> bool:
     return any(g.memory for g in groups)
 
 
+def _rl_name(full: Group | None) -> str:
+    """``rl``, and the RL signal's config when it is another than A2C's (``rl (ppo)``)."""
+    if full is None or full.training == "rl":
+        return "rl"
+    return f"rl ({full.training})"
+
+
 def verdicts(groups: list[Group]) -> list[Verdict]:
     """The full condition and each single ablation, per (task, arch, variant)."""
     by_arch: dict[tuple, list[Group]] = {}
@@ -103,7 +110,7 @@ def verdicts(groups: list[Group]) -> list[Verdict]:
                 arch,
                 variant,
                 FULL_CONDITION,
-                f"{mem}, training rl, distribution related",
+                f"{mem}, training {_rl_name(full)}, distribution related",
                 full_stat,
                 text,
                 full.learned if full else None,

@@ -21,9 +21,24 @@ def test_a_signal_variant_under_another_name_is_its_condition(tmp_path: Path) ->
     groups = group_runs(load_sweep(tmp_path)[0])
     assert [g.training for g in groups] == ["reinforce", "frozen"]  # full condition first
     rows = {v.setting: v.verdict for v in verdicts(groups)}
-    assert rows["memory on, training rl, distribution related"].startswith("shows improvement")
+    # the verdict names the RL config that stood for the condition
+    assert rows["memory on, training rl (reinforce), distribution related"].startswith("shows")
     assert rows["training none"] == "removes the improvement: necessary"
     assert rows["training supervised"] == "not run"
+
+
+def test_an_arch_trained_by_ppo_has_its_verdicts_and_says_so(tmp_path: Path) -> None:
+    """The study's LSTM trains by PPO, the GRU by A2C: both are the RL condition, their
+    memory-off runs are the memory ablation, and the full condition's row names the signal."""
+    for seed, (imp, off) in enumerate(((0.3, 0.01), (0.25, -0.02), (0.35, 0.0))):
+        for arch, training in (("lstm", "ppo"), ("gru", "rl")):
+            write_run(tmp_path, arch, training, True, "related", seed, imp)
+            write_run(tmp_path, arch, training, False, "related", seed, off)
+    rows = {(v.arch, v.setting): v.verdict for v in verdicts(group_runs(load_sweep(tmp_path)[0]))}
+    assert rows["lstm", "memory on, training rl (ppo), distribution related"].startswith("shows")
+    assert rows["gru", "memory on, training rl, distribution related"].startswith("shows")
+    for arch in ("lstm", "gru"):
+        assert rows[arch, "memory off"] == "removes the improvement: necessary"
 
 
 def test_an_ablation_without_its_full_condition_says_it_was_not_run(tmp_path: Path) -> None:

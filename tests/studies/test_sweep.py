@@ -125,7 +125,7 @@ VERDICT_CONDITIONS = [  # the full condition and its one-factor ablations
 
 def _is_verdict(condition: tuple[str, ...]) -> bool:
     """Whether a study condition is one the verdicts use (ffn counts as memory on and off)."""
-    c = {o.replace("rl_short_horizon", "rl") for o in condition}
+    c = {o.replace("rl_short_horizon", "rl").replace("ppo", "rl") for o in condition}
     if "arch=ffn" in c:  # no memory to switch: its memory-off runs stand for the full condition
         c = {o.replace("condition.memory=false", "condition.memory=true") for o in c} | c
     return any(v <= c for v in VERDICT_CONDITIONS)
@@ -163,12 +163,33 @@ def test_the_command_line_narrows_a_block_and_never_changes_what_it_pins() -> No
     full = {tuple(sorted(j)) for j in _sweep_jobs("three_conditions")}
     jobs = _sweep_jobs("three_conditions", ("training=supervised,none", "arch=transformer"))
     assert jobs and {tuple(sorted(j)) for j in jobs} <= full  # nothing the study does not have
-    want = {j for j in full if "arch=transformer" in j and "training=rl_short_horizon" not in j}
+    rl = ("training=rl_short_horizon", "training=ppo")
+    want = {j for j in full if "arch=transformer" in j and not any(r in j for r in rl)}
     assert {tuple(sorted(j)) for j in jobs} == want
     assert not any("condition.history_inputs=false" in j for j in jobs)  # an RL-only block
     # Hydra's spelling of booleans narrows the study's `"true"` too
     mem = _sweep_jobs("three_conditions", ("condition.memory=True", "arch=lstm"))
     assert mem and all("condition.memory=true" in j for j in mem)
+
+
+def test_the_lstm_trains_by_ppo_every_other_arch_by_a2c() -> None:
+    """The study's RL: PPO for the LSTM (A2C left it above 2x on 3 of 10 Bernoulli seeds), A2C
+    for every other arch; each LSTM RL condition exactly where the others have A2C's."""
+    jobs = _sweep_jobs("three_conditions")
+    rl = [j for j in jobs if any(o in j for o in ("training=rl_short_horizon", "training=ppo"))]
+    lstm = [j for j in rl if "arch=lstm" in j]
+    assert lstm and all("training=ppo" in j for j in lstm)
+    assert all("training=rl_short_horizon" in j for j in rl if "arch=lstm" not in j)
+
+    def shape(arch: str, signal: str) -> Counter:
+        return _seed_counts(
+            [[o for o in j if o != arch and o != signal] for j in rl if arch in j and signal in j]
+        )
+
+    assert shape("arch=lstm", "training=ppo") == shape("arch=gru", "training=rl_short_horizon")
+    # `arch=lstm training=ppo` on the command line gives exactly the LSTM's RL runs
+    assert sorted(_sweep_jobs("three_conditions", ("arch=lstm", "training=ppo"))) == sorted(lstm)
+    assert not _sweep_jobs("three_conditions", ("arch=lstm", "training=rl_short_horizon"))
 
 
 def test_populations_join_jobs_of_different_blocks() -> None:
