@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,7 +62,14 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over the updates, with steps per second and the training reward."""
+    """A tqdm bar over the updates, with steps per second and the training reward.
+
+    With the bar off (``progress=false``, as in the studies' parallel jobs, whose bars would
+    overwrite each other) a log line every tenth of the training says how far it got, so a
+    long population shows progress in its job's log rather than nothing until it ends.
+    """
+
+    LINES = 10  # log lines over a run's training when the bar is off
 
     def on_start(self, run: Run) -> None:
         """Open the bar at the resumed update."""
@@ -74,6 +82,8 @@ class ProgressBar(Callback):
             dynamic_ncols=True,
             mininterval=1.0,
         )
+        self.every = max(1, run.updates // self.LINES) if self.bar.disable else 0
+        self.start = (time.monotonic(), run.state.update)
 
     def on_update(self, run: Run, state: LoopState, metrics: dict[str, float]) -> bool:
         """Advance and show the latest numbers."""
@@ -81,6 +91,18 @@ class ProgressBar(Callback):
         self.bar.set_postfix(
             sps=f"{metrics['charts/steps_per_s']:.0f}", reward=f"{metrics['train/mean_reward']:.3f}"
         )
+        if self.every and state.update % self.every == 0:
+            t0, u0 = self.start
+            rate = (state.update - u0) / max(time.monotonic() - t0, 1e-9)  # updates per second
+            log.info(
+                "%s: update %d/%d, %.2f updates/s, training reward %.3f, about %.0f s to go",
+                run.cfg.run_name,
+                state.update,
+                run.updates,
+                rate,
+                metrics["train/mean_reward"],
+                (run.updates - state.update) / rate if rate > 0 else float("nan"),
+            )
         return True
 
     def on_end(self, run: Run) -> None:

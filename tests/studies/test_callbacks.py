@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from mesalab.studies.callbacks import Callback, Checkpointing, Emergence, default_callbacks
+from mesalab.studies.callbacks import (
+    Callback,
+    Checkpointing,
+    Emergence,
+    ProgressBar,
+    default_callbacks,
+)
 from mesalab.studies.checkpoint import load_checkpoint
 from mesalab.studies.errors import Interrupted
 from mesalab.studies.loop import LoopState
@@ -54,3 +61,22 @@ def test_the_checkpoint_callback_saves_on_schedule(make_cfg, tmp_path: Path) -> 
         run.execute()
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
     assert ck["loop"]["update"] == 2 and not ck["final"]
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_without_a_bar_a_run_logs_its_progress_ten_times(
+    make_cfg, tmp_path: Path, caplog, progress: bool
+) -> None:
+    """progress=false (a study's parallel jobs) logs a line every tenth of the training, so a
+    long population is seen to move; with the bar on, the bar says it and nothing is logged."""
+    cfg = make_cfg(*TINY, "training.updates=20", f"progress={str(progress).lower()}")
+    with caplog.at_level(logging.INFO, logger="mesalab.studies.callbacks"):
+        Run(cfg, tmp_path, callbacks=[ProgressBar()]).execute()
+    lines = [r.getMessage() for r in caplog.records if "updates/s" in r.getMessage()]
+    if progress:
+        assert lines == []
+        return
+    assert [line.split(": update ")[1].split(",")[0] for line in lines] == [
+        f"{u}/20" for u in range(2, 21, 2)
+    ]
+    assert all(line.startswith(cfg.run_name) and "to go" in line for line in lines)
