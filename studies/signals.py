@@ -20,7 +20,7 @@ A signal takes one optimizer step per batch unless it sets ``epochs`` or ``minib
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -246,27 +246,10 @@ class PPO(A2C):
     name = "ppo"
 
     def __init__(
-        self,
-        gamma: float = 0.9,
-        value_coef: float = 0.05,
-        entropy_coef: float = 0.05,
-        entropy_final: float | None = None,
-        normalize_advantages: bool = False,
-        gae_lambda: float = 1.0,
-        clip: float = 0.2,
-        epochs: int = 4,
-        minibatches: int = 1,
+        self, clip: float = 0.2, epochs: int = 4, minibatches: int = 1, **a2c: Any
     ) -> None:
-        # A2C's arguments spelled out, not **kwargs: config validation reads each field's type
-        # from this signature (studies/validation.py)
-        super().__init__(
-            gamma=gamma,
-            value_coef=value_coef,
-            entropy_coef=entropy_coef,
-            entropy_final=entropy_final,
-            normalize_advantages=normalize_advantages,
-            gae_lambda=gae_lambda,
-        )
+        """``a2c``: A2C's arguments (config validation follows them to A2C's signature)."""
+        super().__init__(**a2c)
         check(clip > 0, "training.signal.clip", clip, "> 0")
         check(epochs >= 1, "training.signal.epochs", epochs, ">= 1")
         check(minibatches >= 1, "training.signal.minibatches", minibatches, ">= 1")

@@ -174,15 +174,35 @@ def locate(dotted: str) -> Any:
     raise ImportError(f"no module named {parts[0]!r}")
 
 
-def _signature(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any]]:
-    """Parameters and resolved annotations of a class's ``__init__`` or a function."""
-    func = target.__init__ if inspect.isclass(target) else target
-    params = dict(inspect.signature(target).parameters)
+def _hints(func: Any) -> dict[str, Any]:
     try:
-        hints = typing.get_type_hints(func)
+        return typing.get_type_hints(func)
     except Exception:  # annotations that do not resolve here: check keys, not types
-        hints = {}
-    return params, hints
+        return {}
+
+
+def _signature(target: Any) -> tuple[dict[str, inspect.Parameter], dict[str, Any]]:
+    """Parameters and resolved annotations of a class's ``__init__`` or a function.
+
+    A class whose ``__init__`` takes ``**kwargs`` passes them on to its base class's (a subclass
+    adding arguments to its parent's, as ``PPO`` to ``A2C``'s): its parameters are its own and
+    its bases', up to the first ``__init__`` without ``**kwargs``.
+    """
+    if not inspect.isclass(target):
+        return dict(inspect.signature(target).parameters), _hints(target)
+    params: dict[str, inspect.Parameter] = {}
+    hints: dict[str, Any] = {}
+    for cls in target.__mro__:
+        if "__init__" not in vars(cls) or cls is object:
+            continue
+        own = inspect.signature(cls).parameters
+        params.update({k: p for k, p in own.items() if k not in params})
+        hints = {**_hints(cls.__init__), **hints}
+        if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in own.values()):
+            return {k: p for k, p in params.items() if p.kind is not p.VAR_KEYWORD}, hints
+    if not params:  # no __init__ of its own anywhere: what Python says of the class
+        return dict(inspect.signature(target).parameters), _hints(target.__init__)
+    return params, hints  # every __init__ took **kwargs: any key
 
 
 def matched_keys(target: Any) -> set[str]:
