@@ -358,3 +358,34 @@ def test_lstm_forget_bias_shifts_only_the_forget_gate() -> None:
     c0 = (torch.zeros(1, 6), torch.ones(1, 6))
     keep = [core(x, c0)[1][1].mean().item() for core in (plain, biased)]
     assert keep[1] > keep[0]
+
+
+def test_slot_read_leaves_out_only_masks_that_change_nothing() -> None:
+    """A fresh sequence reads causally and an all-valid store unmasked: the masked read's bits,
+    forward and backward; a store with dead slots is still masked."""
+    torch.manual_seed(0)
+    core = SlotCore(D, num_slots=16, width=8, num_heads=2)
+    q, k, v = (torch.randn(B, 2, T, 4, requires_grad=True) for _ in range(3))
+    read, mem = core.read(q, k, v, core.initial_memory(B))
+    causal = torch.ones(T, T, dtype=torch.bool).tril().expand(B, 1, T, T)
+    masked = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=causal)
+    assert torch.equal(read, masked)
+    g = torch.randn_like(read)
+    for a, b in zip(
+        torch.autograd.grad(read, (q, k, v), g),
+        torch.autograd.grad(masked, (q, k, v), g),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        q1, k1, v1 = (torch.randn(B, 2, 1, 4) for _ in range(3))
+        keys, values = (torch.cat([m, n], 2) for m, n in ((mem["keys"], k1), (mem["values"], v1)))
+        step, _ = core.read(q1, k1, v1, mem)
+        every = torch.ones(B, 1, 1, T + 1, dtype=torch.bool)
+        full = torch.nn.functional.scaled_dot_product_attention(q1, keys, values, attn_mask=every)
+        assert torch.equal(step, full)
+        dead = core.reset_memory(mem, torch.tensor([True, False, False, False]))
+        alone, _ = core.read(q1, k1, v1, dead)
+        assert torch.equal(alone[1:], step[1:])  # the other rows: unchanged
+        # row 0 reads only the slot it just wrote
+        assert torch.allclose(alone[0], v1[0], atol=1e-6) and not torch.allclose(step[0], v1[0])
