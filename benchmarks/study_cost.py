@@ -40,7 +40,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from hydra_plugins.mesalab_sweeper.dedup_sweeper import expand
 from mesalab.archs.population import PopulationLearner, supports
@@ -102,9 +102,7 @@ def timers(cfg: DictConfig, rows: int, root: Path) -> tuple[Callable, Callable] 
                     r.policy_gen, 0.0, tcfg.grad_clip, 0,
                 )  # fmt: skip
 
-    with open_dict(cfg):
-        big_cfg = member_configs(cfg)[0] if cfg.population.members else cfg.copy()
-    big = build_runs([big_cfg], root / "big")[0]
+    big = build_runs([r0.cfg], root / "big")[0]  # the first member again, trained alone
 
     def big_update() -> None:
         train_step(
