@@ -160,7 +160,7 @@ def main() -> None:
                 row[3] += episodes * s_big / args.rows  # at the big batch's episodes per second
                 print(
                     f"  job {k + 1}/{len(jobs)} {cfg.task.name} {cfg.arch.name} "
-                    f"{cfg.training.name} x{job_size(job)}: {s_study * 1e3:.0f} ms/update "
+                    f"{cfg.training.name} x{n}: {s_study * 1e3:.0f} ms/update "
                     f"(one big batch {s_big * 1e3:.0f} ms for {args.rows})",
                     flush=True,
                 )

@@ -268,7 +268,6 @@ class PPO(A2C):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """The clipped surrogate per member, and how far this pass moved from the acting policy."""
         check(behaviour is not None, "behaviour", None, "PPO's fixed per-episode tensors")
-        assert behaviour is not None
         per_member = (1, 2)
         log_ratio = logp - behaviour["logp"]
         ratio = log_ratio.exp()
