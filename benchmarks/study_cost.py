@@ -52,10 +52,19 @@ from mesalab.studies.sweep import dedupe_jobs, group_jobs, job_size
 
 
 def population_jobs(study: str, arguments: list[str]) -> list[list[str]]:
-    """The study's jobs as its sweeper launches them: expanded, deduplicated, grouped."""
-    full = compose(config_name="config", overrides=[f"study={study}"], return_hydra_config=True)
+    """The study's jobs as its sweeper launches them: expanded, deduplicated, grouped.
+
+    As in ``mesalab-run -m``, the sweeper's config is composed with the plain overrides (not
+    the sweeps), so that one such as ``study.verdict_seeds=0`` reaches the seed lists its
+    params interpolate.
+    """
+    parser = OverridesParser.create()
+    plain = [str(a) for a in arguments if not parser.parse_override(a).is_sweep_override()]
+    full = compose(
+        config_name="config", overrides=[f"study={study}", *plain], return_hydra_config=True
+    )
     sweep = full.hydra.sweeper
-    jobs = dedupe_jobs(expand(sweep.params, sweep.blocks, arguments, OverridesParser.create()))
+    jobs = dedupe_jobs(expand(sweep.params, sweep.blocks, arguments, parser))
     return group_jobs(jobs, int(full.population.max_size))
 
 

@@ -54,3 +54,13 @@ def test_prints_a_time_per_trained_job_and_the_totals() -> None:
     assert result["study"] > 0 and result["one_big_batch"] > 0
     untrained = sum(job_size(j) for j in jobs if "training=none" in j)
     assert f"untrained runs (no training time): {untrained};" in out
+
+
+def test_plain_overrides_reach_the_seed_lists() -> None:
+    """``study.verdict_seeds=0`` reaches the sweeper's params, as in ``mesalab-run -m``: seed 1's
+    runs go, the cross product's seed-0 runs stay."""
+    every = _jobs([])
+    seed_zero = _jobs(["study.verdict_seeds=0"])
+    assert "seed:1" in str(every)
+    assert "seed:1" not in str(seed_zero) and "seed=1" not in str(seed_zero)
+    assert 0 < sum(map(job_size, seed_zero)) < sum(map(job_size, every))
