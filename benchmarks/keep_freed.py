@@ -9,7 +9,8 @@ a fresh process, once with glibc's defaults (``MESALAB_KEEP_FREED=0``: large fre
 back to the OS, and every update faults its pages in again) and once with the freed memory
 kept. The two are interleaved over ``--rounds`` rounds, so they see the same load (the
 machine is shared); it prints the median seconds per update of each, their ratio, and the
-processes' system CPU time (median). One thread per process. Linux with glibc only.
+processes' system CPU time and peak resident memory (medians). One thread per process. Linux
+with glibc only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ for _ in range({updates}):
     update()
 seconds = (time.perf_counter() - t0) / {updates}
 use = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({{"kept": kept, "s": seconds, "sys": use.ru_stime}}))
+print(json.dumps({{"kept": kept, "s": seconds, "sys": use.ru_stime, "rss": use.ru_maxrss}}))
 """
 
 
@@ -60,8 +61,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"P = {args.size}, {args.updates} updates per process, median of {args.rounds} rounds")
     print()
-    print("| core | glibc defaults s/update | kept s/update | speedup | sys s, defaults / kept |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| core | glibc defaults s/update | kept s/update | speedup | sys s, defaults / kept "
+        "| peak MB, defaults / kept |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for core in args.cores.split(","):
         runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
         for r in range(args.rounds):
@@ -71,9 +75,10 @@ def main() -> None:
             raise SystemExit("keep_freed_memory did not apply here (not glibc?)")
         med = {k: statistics.median(run["s"] for run in v) for k, v in runs.items()}
         sys_s = {k: statistics.median(run["sys"] for run in v) for k, v in runs.items()}
+        peak = {k: statistics.median(run["rss"] for run in v) / 1024 for k, v in runs.items()}
         print(
             f"| {core} | {med[False]:.4f} | {med[True]:.4f} | {med[False] / med[True]:.2f}x "
-            f"| {sys_s[False]:.2f} / {sys_s[True]:.2f} |"
+            f"| {sys_s[False]:.2f} / {sys_s[True]:.2f} | {peak[False]:.0f} / {peak[True]:.0f} |"
         )
 
 
