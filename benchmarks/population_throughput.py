@@ -37,6 +37,7 @@ from omegaconf import OmegaConf
 from mesalab.archs import Learner
 from mesalab.archs.population import PopulationLearner
 from mesalab.studies.conditions import arch_has_memory
+from mesalab.studies.device import keep_freed_memory
 from mesalab.studies.load import build_core
 from mesalab.studies.loop import train_step
 from mesalab.studies.population import STREAM_MODES, Member, population_step
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every run does (MESALAB_KEEP_FREED=0: glibc's defaults)
     steps = EPISODES * make_family("dependent_bandit").num_trials  # env-steps per member-update
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}, "

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from mesalab.archs import Learner, LSTMCore
+from mesalab.studies.device import keep_freed_memory
 from mesalab.studies.loop import train_step
 from mesalab.studies.signals import A2C
 from mesalab.tasks import TaskDistribution, make_family, stream_generator
@@ -127,6 +128,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="128,512,1024")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every run does (MESALAB_KEEP_FREED=0: glibc's defaults)
     torch.manual_seed(0)
     base = peer(args.seconds)
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.seconds:.0f} s per figure\n")
