@@ -50,12 +50,13 @@ def keep_freed_memory() -> bool:
     By default glibc hands large freed blocks back to the OS (``munmap``, heap trimming), so every
     update faults the same pages in again: 3-10% of a population's training time on the CPU
     (``benchmarks/keep_freed.py``, 2026-12-04: slot and transformer, most early in a run;
-    nothing for the LSTM). Every block then comes from the heap: mmap is off at any size, since
-    glibc's mmap threshold tops out at 32 MiB, and a block above it (a population of 27 ffns at
-    32 episodes has 34 MB activations) was mapped afresh and faulted in at every allocation: the
-    ffn's update at P = 27 took 1.27x as long (2026-12-05). Up to 1 GiB of free heap stays
-    mapped; the peak memory stays about what it was. Returns whether it applied (not on other C
-    libraries).
+    nothing for the LSTM). Every block then comes from the heap: mmap is off at any size (a
+    threshold would not do: glibc's tops out at 32 MiB, and a block above it, such as the 34 MB
+    activations of 27 ffns at 32 episodes, was mapped afresh and faulted in at every allocation;
+    the ffn's update at P = 27 took 1.27x as long, 2026-12-05). Up to 1 GiB of free heap stays
+    mapped. The peak memory is what it was at the study's population sizes; for 27 ffns it grew
+    by a third (freed blocks kept rather than unmapped). Returns whether it applied (not on other
+    C libraries).
     """
     global _KEPT
     if _KEPT or os.environ.get("MESALAB_KEEP_FREED", "1") == "0":
@@ -66,11 +67,10 @@ def keep_freed_memory() -> bool:
         mallopt = None
     if mallopt is None:
         return False
-    m_trim_threshold, m_top_pad, m_mmap_threshold, m_mmap_max = -1, -2, -3, -4  # malloc.h
+    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4  # malloc.h
     _KEPT = all(
         mallopt(option, value)
         for option, value in (
-            (m_mmap_threshold, 32 << 20),
             (m_mmap_max, 0),  # no block mapped apart, however large
             (m_trim_threshold, 1 << 30),
             (m_top_pad, 64 << 20),
