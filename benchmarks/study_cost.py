@@ -59,7 +59,7 @@ def population_jobs(study: str, arguments: list[str]) -> list[list[str]]:
     params interpolate.
     """
     parser = OverridesParser.create()
-    plain = [str(a) for a in arguments if not parser.parse_override(a).is_sweep_override()]
+    plain = [a for a in arguments if not parser.parse_override(a).is_sweep_override()]
     full = compose(
         config_name="config", overrides=[f"study={study}", *plain], return_hydra_config=True
     )
